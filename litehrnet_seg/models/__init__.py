@@ -1,0 +1,3 @@
+from .backbones import LiteHRNet
+
+__all__ = ['LiteHRNet']

@@ -1,0 +1,3 @@
+from .litehrnet import LiteHRNet
+
+__all__ = ['LiteHRNet']
