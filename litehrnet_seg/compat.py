@@ -18,6 +18,7 @@ the package is written against the libraries' documented APIs.
 
 import importlib.util
 import os.path as osp
+import pickle
 import sys
 import types
 
@@ -149,17 +150,38 @@ def install_mmcv_ops_fallback() -> bool:
     return True
 
 
+def _history_buffer_getattr(owner, name: str):
+    """The only ``getattr`` a checkpoint may call under safe loading.
+
+    mmengine's ``HistoryBuffer.__getstate__`` pickles its statistics methods
+    as ``getattr(HistoryBuffer, 'mean')`` etc. Allowing the builtin
+    ``getattr`` would let a checkpoint reach arbitrary attributes, so this
+    stand-in only returns HistoryBuffer's public methods.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    if (owner is HistoryBuffer and not name.startswith('_')
+            and callable(getattr(HistoryBuffer, name, None))):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({owner!r}, {name!r}); only public '
+        'HistoryBuffer statistics methods are allowed under safe loading')
+
+
 def register_safe_checkpoint_globals() -> list:
     """Allow mmengine's plain-data checkpoint objects under safe loading.
 
     torch >= 2.6 defaults ``torch.load`` to ``weights_only=True``. Runner
     checkpoints written by mmengine 0.10 contain a ``HistoryBuffer`` (message
-    hub) and numpy arrays/scalars (``meta``); this adds exactly those types
-    to torch's safe-globals allowlist instead of disabling safe loading.
+    hub, with its statistics methods) and numpy arrays and scalars. This
+    adds exactly those to torch's safe-globals allowlist instead of turning
+    safe loading off, so ``load_from``, ``--resume`` and
+    ``mmengine.runner.load_checkpoint`` work and arbitrary code in a
+    checkpoint is still refused.
 
     Returns:
-        list: The globals that were registered (empty on torch < 2.4,
-        which has no allowlist and does not load weights-only by default).
+        list: What was registered (empty on torch without an allowlist,
+        which does not load weights-only by default either).
     """
     add_safe_globals = getattr(torch.serialization, 'add_safe_globals',
                                None)
@@ -168,21 +190,18 @@ def register_safe_checkpoint_globals() -> list:
     import numpy as np
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    safe = [HistoryBuffer, np.ndarray, np.dtype, np.core.multiarray.scalar
-            if hasattr(np, 'core') else None]
-    try:  # numpy >= 2 moved the reconstructor; both names may be pickled
-        from numpy._core.multiarray import _reconstruct, scalar
-        safe += [_reconstruct, scalar]
-    except ImportError:  # numpy < 2
-        pass
-    from numpy.core.multiarray import _reconstruct as legacy_reconstruct
-    safe.append(legacy_reconstruct)
-    # Concrete dtype classes (np.dtypes.Float64DType, ...) of numpy >= 1.25.
-    dtypes = getattr(np, 'dtypes', None)
+    reconstruct = np.ndarray.__reduce__(np.zeros(0))[0]
+    scalar = np.float64(0).__reduce__()[0]
+    safe = [HistoryBuffer, np.ndarray, np.dtype]
+    # numpy 2 pickles `numpy._core.multiarray.*`, numpy 1 `numpy.core.*`;
+    # checkpoints from either must load whichever numpy is installed.
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        safe += [(reconstruct, f'{module}._reconstruct'),
+                 (scalar, f'{module}.scalar')]
+    dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25 dtype classes
     if dtypes is not None:
-        safe += [
-            getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')
-        ]
-    safe = [g for g in safe if g is not None]
+        safe += [getattr(dtypes, n) for n in dtypes.__all__]
+    for name in ('__builtin__.getattr', 'builtins.getattr'):
+        safe.append((_history_buffer_getattr, name))
     add_safe_globals(safe)
     return safe

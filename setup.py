@@ -1,0 +1,68 @@
+"""Install litehrnet_seg.
+
+mmcv comes as ``mmcv-lite`` by default (pure Python; our models need no
+compiled ops). To use an already installed full mmcv instead, install with
+``LITEHRNET_SEG_MMCV=full pip install -e .``; then pip requires ``mmcv``
+and leaves the compiled build alone.
+
+Install torch yourself first (pinned to the build you want, e.g.
+``pip install torch==2.13.0`` for the CPU wheel): an unpinned torch
+requirement would make pip fetch the newest CUDA build.
+"""
+
+import os
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+MMCV_SPEC = '>=2.0.0rc4,<2.2.0'  # what mmsegmentation 1.2.2 accepts
+
+
+def read_version() -> str:
+    namespace = {}
+    with open(osp.join('litehrnet_seg', 'version.py')) as f:
+        exec(f.read(), namespace)
+    return namespace['__version__']
+
+
+def mmcv_requirement() -> str:
+    flavour = os.environ.get('LITEHRNET_SEG_MMCV', 'lite')
+    if flavour not in ('lite', 'full'):
+        raise ValueError(
+            f"LITEHRNET_SEG_MMCV must be 'lite' or 'full', got {flavour!r}")
+    return ('mmcv-lite' if flavour == 'lite' else 'mmcv') + MMCV_SPEC
+
+
+with open('README.md', encoding='utf-8') as f:
+    long_description = f.read()
+
+setup(
+    name='litehrnet_seg',
+    version=read_version(),
+    description='Lite-HRNet for semantic segmentation (and pose) on '
+    'mmsegmentation 1.x',
+    long_description=long_description,
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    packages=find_packages(exclude=('configs', 'tools', 'tests')),
+    install_requires=[
+        'torch>=2.1',
+        'mmengine>=0.10.0,<0.11',
+        mmcv_requirement(),
+        'mmsegmentation==1.2.2',
+        # mmseg.utils imports its CLIP tokenizer unconditionally.
+        'ftfy',
+        'regex',
+        'cityscapesscripts>=2.2',
+        'opencv-python',
+        'numpy',
+        # mmengine 0.10 resolves `mmseg::` config paths with pkg_resources,
+        # which setuptools >= 81 no longer ships.
+        'setuptools<81',
+    ],
+    extras_require={
+        'tests': ['pytest>=7', 'ruff>=0.5'],
+    },
+    zip_safe=False,
+)

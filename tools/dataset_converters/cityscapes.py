@@ -1,0 +1,385 @@
+"""Convert Cityscapes annotations to ``*_labelTrainIds.png`` label maps.
+
+Usage::
+
+    python tools/dataset_converters/cityscapes.py CITYSCAPES_ROOT \\
+        [--gt-dir gtFine] [-o OUT_DIR] [--nproc N]
+
+For every frame under ``CITYSCAPES_ROOT/<gt-dir>`` a
+``<frame>_<gt>_labelTrainIds.png`` is written next to its source annotation:
+
+* from ``<frame>_<gt>_polygons.json`` (preferred), rasterised with
+  ``cityscapesscripts.preparation.json2labelImg``;
+* otherwise from ``<frame>_<gt>_labelIds.png``, mapped pixel-wise through
+  the label table of ``cityscapesscripts.helpers.labels`` (ids whose
+  ``trainId`` is ``255`` or ``-1``, and ids unknown to the table, become
+  ``255``, the ignore index).
+
+Split lists ``train.txt`` / ``val.txt`` / ``test.txt`` (one per split folder
+that exists under the gt dir) are written into ``OUT_DIR`` (default:
+``CITYSCAPES_ROOT``). Each line is a frame path relative to the split folder,
+without suffix (e.g. ``frankfurt/frankfurt_000000_000294``), the format that
+mmseg's ``BaseSegDataset`` expects in ``ann_file``.
+
+The exit status is non-zero when anything could not be converted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from cityscapesscripts.helpers.labels import labels as CS_LABELS
+from cityscapesscripts.preparation.json2labelImg import json2labelImg
+from mmengine.utils import track_parallel_progress, track_progress
+
+SPLITS = ('train', 'val', 'test')
+IGNORE_INDEX = 255
+OUT_KIND = 'labelTrainIds'
+# ``<frame>_<gtTag>_<kind>.<ext>``, e.g.
+# ``frankfurt_000000_000294_gtFine_labelIds.png``.
+GT_FILE_RE = re.compile(
+    r'^(?P<frame>.+?)_(?P<tag>gt[A-Za-z]+)_(?P<kind>\w+)\.(?P<ext>png|json)$'
+)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Annotation files of one frame.
+
+    Args:
+        name: Frame path relative to the gt dir, without the ``_<gt>_*``
+            suffix, e.g. ``val/frankfurt/frankfurt_000000_000294``.
+        out_file: Path of the ``*_labelTrainIds.png`` to write.
+        json_file: Path of the polygon json, or ``None``.
+        labelids_file: Path of the ``*_labelIds.png``, or ``None``.
+    """
+
+    name: str
+    out_file: str
+    json_file: str | None = None
+    labelids_file: str | None = None
+
+
+def build_trainid_lut() -> np.ndarray:
+    """Build a 256-entry ``labelId -> trainId`` lookup table.
+
+    Returns:
+        np.ndarray: ``uint8`` array of shape ``(256,)``; ids with trainId
+        ``255`` or ``-1`` and ids absent from the table map to ``255``.
+    """
+    lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+    for label in CS_LABELS:
+        if 0 <= label.id < 256 and 0 <= label.trainId < IGNORE_INDEX:
+            lut[label.id] = label.trainId
+    return lut
+
+
+TRAINID_LUT = build_trainid_lut()
+
+
+def labelids_to_trainids(label_ids: np.ndarray) -> np.ndarray:
+    """Map a Cityscapes labelIds map to trainIds.
+
+    Args:
+        label_ids: Integer array of Cityscapes label ids (any shape).
+
+    Returns:
+        np.ndarray: ``uint8`` array of the same shape with values in
+        ``{0, ..., 18, 255}``; values outside ``0..255`` become ``255``.
+
+    Raises:
+        TypeError: If ``label_ids`` is not of an integer dtype.
+    """
+    label_ids = np.asarray(label_ids)
+    if not np.issubdtype(label_ids.dtype, np.integer):
+        raise TypeError(
+            f'label ids must be integers, got dtype {label_ids.dtype}'
+        )
+    out = np.full(label_ids.shape, IGNORE_INDEX, dtype=np.uint8)
+    valid = (label_ids >= 0) & (label_ids < 256)
+    out[valid] = TRAINID_LUT[label_ids[valid]]
+    return out
+
+
+def read_labelids(path: str) -> np.ndarray:
+    """Read a single-channel ``*_labelIds.png``.
+
+    Args:
+        path: Path of the png.
+
+    Returns:
+        np.ndarray: The 2-D integer label map.
+
+    Raises:
+        ValueError: If the file cannot be decoded or is not single-channel.
+    """
+    array = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise ValueError(f'cannot read labelIds image {path!r}')
+    if array.ndim != 2:
+        raise ValueError(
+            f'labelIds image {path!r} must be single-channel, got shape '
+            f'{array.shape}'
+        )
+    return array
+
+
+def write_label_png(path: str, array: np.ndarray) -> None:
+    """Write a 2-D ``uint8`` label map as png.
+
+    Args:
+        path: Output path.
+        array: 2-D ``uint8`` array.
+
+    Raises:
+        OSError: If the image could not be written.
+    """
+    if not cv2.imwrite(path, array):
+        raise OSError(f'cannot write {path!r}')
+
+
+def convert_frame(frame: Frame) -> str:
+    """Write the trainIds png of one frame, preferring the polygon json.
+
+    Args:
+        frame: The frame to convert.
+
+    Returns:
+        str: ``'json'`` or ``'labelIds'``, the source that was used.
+
+    Raises:
+        ValueError: If the frame has no usable source or a source file cannot
+            be read or converted; the message names the offending file.
+    """
+    if frame.json_file is not None:
+        try:
+            json2labelImg(frame.json_file, frame.out_file, 'trainIds')
+        except (Exception, SystemExit) as exc:
+            # json2labelImg calls sys.exit() on unknown labels.
+            raise ValueError(
+                f'cannot convert polygon json {frame.json_file!r}: {exc!r}'
+            ) from exc
+        return 'json'
+    if frame.labelids_file is not None:
+        train_ids = labelids_to_trainids(read_labelids(frame.labelids_file))
+        write_label_png(frame.out_file, train_ids)
+        return 'labelIds'
+    raise ValueError(
+        f'frame {frame.name!r} has neither a polygon json nor a labelIds png'
+    )
+
+
+def _convert_frame_safe(frame: Frame) -> tuple[str, str | None]:
+    """Run :func:`convert_frame`, returning ``(source, error)``.
+
+    Args:
+        frame: The frame to convert.
+
+    Returns:
+        tuple: ``(source, None)`` on success, ``('', message)`` on failure.
+    """
+    try:
+        return convert_frame(frame), None
+    except (OSError, ValueError, TypeError) as exc:
+        return '', str(exc)
+
+
+def find_frames(gt_dir: str) -> list[Frame]:
+    """Collect all annotated frames under ``gt_dir``.
+
+    A frame is any ``<frame>_<gt>_<kind>.(png|json)`` file stem; existing
+    ``*_labelTrainIds.png`` outputs alone do not make a frame.
+
+    Args:
+        gt_dir: The gt directory, e.g. ``<root>/gtFine``.
+
+    Returns:
+        list[Frame]: Frames sorted by name.
+
+    Raises:
+        ValueError: If some frames have neither a polygon json nor a labelIds
+            png (all of them are named), or if no frame is found.
+    """
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for dirpath, dirnames, filenames in os.walk(gt_dir):
+        dirnames.sort()
+        for filename in filenames:
+            match = GT_FILE_RE.match(filename)
+            if match is None or match['kind'] == OUT_KIND:
+                continue
+            rel_dir = osp.relpath(dirpath, gt_dir)
+            name = osp.normpath(osp.join(rel_dir, match['frame']))
+            files = found.setdefault((name, match['tag']), {})
+            files[f'{match["kind"]}.{match["ext"]}'] = osp.join(
+                dirpath, filename
+            )
+
+    frames, missing = [], []
+    for (name, tag), files in sorted(found.items()):
+        frame = Frame(
+            name=name.replace(os.sep, '/'),
+            out_file=osp.join(gt_dir, f'{name}_{tag}_{OUT_KIND}.png'),
+            json_file=files.get('polygons.json'),
+            labelids_file=files.get('labelIds.png'),
+        )
+        if frame.json_file is None and frame.labelids_file is None:
+            missing.append(osp.join(gt_dir, f'{name}_{tag}_*'))
+        frames.append(frame)
+    if missing:
+        raise ValueError(
+            f'{len(missing)} frame(s) have neither a *_polygons.json nor a '
+            '*_labelIds.png: ' + ', '.join(missing)
+        )
+    if not frames:
+        raise ValueError(
+            f'no annotations found under {gt_dir!r}: expected files named '
+            '<frame>_gtFine_polygons.json or <frame>_gtFine_labelIds.png'
+        )
+    return frames
+
+
+def make_split_lists(
+    frames: Sequence[Frame], out_dir: str, gt_dir: str
+) -> dict[str, int]:
+    """Write ``{split}.txt`` for every split folder that exists in ``gt_dir``.
+
+    Args:
+        frames: Converted frames (``Frame.name`` starts with the split).
+        out_dir: Directory that receives the lists (created if needed).
+        gt_dir: The gt directory, used to find the existing split folders.
+
+    Returns:
+        dict[str, int]: Number of entries written per split.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    counts = {}
+    for split in SPLITS:
+        if not osp.isdir(osp.join(gt_dir, split)):
+            continue
+        prefix = f'{split}/'
+        names = sorted(
+            f.name[len(prefix) :] for f in frames if f.name.startswith(prefix)
+        )
+        with open(osp.join(out_dir, f'{split}.txt'), 'w') as file:
+            file.writelines(f'{name}\n' for name in names)
+        counts[split] = len(names)
+    return counts
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse command line arguments.
+
+    Args:
+        argv: Arguments without the program name; ``None`` uses
+            ``sys.argv[1:]``.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description='Convert Cityscapes annotations to *_labelTrainIds.png '
+        'and write train/val/test split lists.'
+    )
+    parser.add_argument('cityscapes_path', help='Cityscapes root directory')
+    parser.add_argument(
+        '--gt-dir',
+        default='gtFine',
+        help='annotation directory, relative to the root (default: gtFine)',
+    )
+    parser.add_argument(
+        '-o',
+        '--out-dir',
+        help='directory for the split lists (default: the Cityscapes root)',
+    )
+    parser.add_argument(
+        '--nproc', type=int, default=1, help='number of worker processes'
+    )
+    args = parser.parse_args(argv)
+    if args.nproc < 1:
+        parser.error(f'--nproc must be >= 1, got {args.nproc}')
+    return args
+
+
+def check_root(root: str, gt_dir: str) -> None:
+    """Check that the Cityscapes root and its gt directory exist.
+
+    Args:
+        root: The Cityscapes root directory.
+        gt_dir: The gt directory.
+
+    Raises:
+        ValueError: If either directory is missing.
+    """
+    if not osp.isdir(root):
+        raise ValueError(
+            f'Cityscapes root {root!r} does not exist or is not a directory'
+        )
+    if not osp.isdir(gt_dir):
+        raise ValueError(
+            f'annotation directory {gt_dir!r} not found: expected the '
+            'Cityscapes root to contain it (e.g. gtFine/{train,val,test}/)'
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the converter.
+
+    Args:
+        argv: Arguments without the program name; ``None`` uses
+            ``sys.argv[1:]``.
+
+    Returns:
+        int: ``0`` on success.
+
+    Raises:
+        SystemExit: With an error message naming the offending path(s) when
+            the input is invalid or some frames could not be converted.
+    """
+    args = parse_args(argv)
+    root = args.cityscapes_path
+    gt_dir = osp.join(root, args.gt_dir)
+    out_dir = args.out_dir or root
+    try:
+        check_root(root, gt_dir)
+        frames = find_frames(gt_dir)
+    except ValueError as exc:
+        raise SystemExit(f'error: {exc}') from exc
+
+    if args.nproc > 1:
+        results = track_parallel_progress(
+            _convert_frame_safe, frames, args.nproc, file=sys.stdout
+        )
+    else:
+        results = track_progress(_convert_frame_safe, frames, file=sys.stdout)
+
+    errors = [error for _, error in results if error is not None]
+    sources = [source for source, _ in results]
+    print(
+        f'frames converted: {len(frames) - len(errors)}/{len(frames)} '
+        f'(from json: {sources.count("json")}, '
+        f'from labelIds: {sources.count("labelIds")})'
+    )
+    if errors:
+        raise SystemExit(
+            f'error: {len(errors)} frame(s) failed, split lists not '
+            'written:\n' + '\n'.join(errors)
+        )
+    counts = make_split_lists(frames, out_dir, gt_dir)
+    print(
+        'split lists: '
+        + (', '.join(f'{k}={v}' for k, v in counts.items()) or 'none')
+        + f' (in {out_dir})'
+    )
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
