@@ -29,7 +29,8 @@ def mmcv_requirement() -> str:
     flavour = os.environ.get('LITEHRNET_SEG_MMCV', 'lite')
     if flavour not in ('lite', 'full'):
         raise ValueError(
-            f"LITEHRNET_SEG_MMCV must be 'lite' or 'full', got {flavour!r}")
+            f"LITEHRNET_SEG_MMCV must be 'lite' or 'full', got {flavour!r}"
+        )
     return ('mmcv-lite' if flavour == 'lite' else 'mmcv') + MMCV_SPEC
 
 

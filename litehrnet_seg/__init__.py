@@ -5,8 +5,7 @@ registries (scope ``mmseg``). Configs pull it in with
 ``custom_imports = dict(imports=['litehrnet_seg'])``.
 """
 
-from .compat import (install_mmcv_ops_fallback,
-                     register_safe_checkpoint_globals)
+from .compat import install_mmcv_ops_fallback, register_safe_checkpoint_globals
 
 # Both must run before mmseg is imported (it imports mmcv.ops at import time).
 install_mmcv_ops_fallback()

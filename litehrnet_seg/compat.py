@@ -51,18 +51,21 @@ class MissingCompiledOp:
             f'mmcv.ops.{self.name} needs full mmcv (compiled ops), but only '
             'mmcv-lite is installed. Install mmcv>=2.0.0rc4,<2.2.0 with its '
             'CUDA/C++ ops, e.g. `pip install mmcv==2.1.0` (source build) or '
-            'a wheel from https://download.openmmlab.com/mmcv/dist/.')
+            'a wheel from https://download.openmmlab.com/mmcv/dist/.'
+        )
 
     def __repr__(self) -> str:
         return f'MissingCompiledOp({self.name!r})'
 
 
-def sigmoid_focal_loss(input: torch.Tensor,
-                       target: torch.Tensor,
-                       gamma: float = 2.0,
-                       alpha: float = 0.25,
-                       weight: torch.Tensor | None = None,
-                       reduction: str = 'mean') -> torch.Tensor:
+def sigmoid_focal_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    gamma: float = 2.0,
+    alpha: float = 0.25,
+    weight: torch.Tensor | None = None,
+    reduction: str = 'mean',
+) -> torch.Tensor:
     """Pure-PyTorch equivalent of ``mmcv.ops.sigmoid_focal_loss``.
 
     Focal loss (Lin et al., https://arxiv.org/abs/1708.02002) on sigmoid
@@ -101,7 +104,8 @@ def sigmoid_focal_loss(input: torch.Tensor,
     if reduction == 'mean':
         return loss.mean()
     raise ValueError(
-        f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+        f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}"
+    )
 
 
 class _LiteOpsModule(types.ModuleType):
@@ -140,8 +144,9 @@ def install_mmcv_ops_fallback() -> bool:
         return False
     ops = _LiteOpsModule('mmcv.ops', 'mmcv-lite fallback for mmcv.ops')
     # mmcv's point_sample is plain PyTorch (grid_sample): reuse its code.
-    point_sample = _load_pure_module(osp.dirname(mmcv.__file__),
-                                     'point_sample')
+    point_sample = _load_pure_module(
+        osp.dirname(mmcv.__file__), 'point_sample'
+    )
     ops.point_sample = point_sample.point_sample
     ops.bilinear_grid_sample = point_sample.bilinear_grid_sample
     ops.sigmoid_focal_loss = sigmoid_focal_loss
@@ -160,12 +165,16 @@ def _history_buffer_getattr(owner, name: str):
     """
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    if (owner is HistoryBuffer and not name.startswith('_')
-            and callable(getattr(HistoryBuffer, name, None))):
+    if (
+        owner is HistoryBuffer
+        and not name.startswith('_')
+        and callable(getattr(HistoryBuffer, name, None))
+    ):
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'checkpoint asks for getattr({owner!r}, {name!r}); only public '
-        'HistoryBuffer statistics methods are allowed under safe loading')
+        'HistoryBuffer statistics methods are allowed under safe loading'
+    )
 
 
 def register_safe_checkpoint_globals() -> list:
@@ -183,8 +192,7 @@ def register_safe_checkpoint_globals() -> list:
         list: What was registered (empty on torch without an allowlist,
         which does not load weights-only by default either).
     """
-    add_safe_globals = getattr(torch.serialization, 'add_safe_globals',
-                               None)
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
     if add_safe_globals is None:
         return []
     import numpy as np
@@ -196,8 +204,10 @@ def register_safe_checkpoint_globals() -> list:
     # numpy 2 pickles `numpy._core.multiarray.*`, numpy 1 `numpy.core.*`;
     # checkpoints from either must load whichever numpy is installed.
     for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
-        safe += [(reconstruct, f'{module}._reconstruct'),
-                 (scalar, f'{module}.scalar')]
+        safe += [
+            (reconstruct, f'{module}._reconstruct'),
+            (scalar, f'{module}.scalar'),
+        ]
     dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25 dtype classes
     if dtypes is not None:
         safe += [getattr(dtypes, n) for n in dtypes.__all__]

@@ -5,4 +5,5 @@
 _base_ = './fcn-concat_litehrnet18_4xb4-160k_cityscapes-512x1024.py'
 model = dict(
     backbone=dict(with_head=False),
-    decode_head=dict(in_channels=[40, 80, 160, 320], channels=600))
+    decode_head=dict(in_channels=[40, 80, 160, 320], channels=600),
+)

@@ -12,42 +12,47 @@ norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(norm_cfg=norm_cfg),
-    decode_head=dict(norm_cfg=norm_cfg))
+    decode_head=dict(norm_cfg=norm_cfg),
+)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
     dict(type='CheckSegSample', num_classes=19, ignore_index=255),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSegInputs')
+    dict(type='PackSegInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs')
+    dict(type='PackSegInputs'),
 ]
 frame = dict(
     data_root=data_root,
-    data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'))
+    data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
+)
 train_dataloader = dict(
     batch_size=2,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(pipeline=train_pipeline, **frame))
+    dataset=dict(pipeline=train_pipeline, **frame),
+)
 val_dataloader = dict(
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(pipeline=test_pipeline, **frame))
+    dataset=dict(pipeline=test_pipeline, **frame),
+)
 test_dataloader = val_dataloader
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=0.005, weight_decay=0.0001))
+    optimizer=dict(type='AdamW', lr=0.005, weight_decay=0.0001),
+)
 param_scheduler = [
     dict(type='PolyLR', eta_min=1e-5, power=0.9, end=300, by_epoch=False)
 ]
 train_cfg = dict(max_iters=300, val_interval=100)
 default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval=100, max_keep_ckpts=2))
+    logger=dict(interval=20), checkpoint=dict(interval=100, max_keep_ckpts=2)
+)
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

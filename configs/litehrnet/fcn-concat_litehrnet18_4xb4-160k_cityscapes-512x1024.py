@@ -17,7 +17,9 @@ default_hooks = dict(
         interval=16000,
         max_keep_ckpts=3,
         save_best='mIoU',
-        rule='greater'))
+        rule='greater',
+    )
+)
 # For automatic LR scaling when the total batch differs (--cfg-options
 # auto_scale_lr.enable=True).
 auto_scale_lr = dict(enable=False, base_batch_size=16)

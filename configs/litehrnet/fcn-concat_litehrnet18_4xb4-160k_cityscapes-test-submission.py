@@ -8,15 +8,19 @@ test_dataloader = dict(
     dataset=dict(
         type='CityscapesDataset',  # test labels are not public
         data_prefix=dict(
-            img_path='leftImg8bit/test', seg_map_path='gtFine/test'),
+            img_path='leftImg8bit/test', seg_map_path='gtFine/test'
+        ),
         pipeline=[
             dict(type='LoadImageFromFile'),
             dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
-            dict(type='PackSegInputs')
-        ]))
+            dict(type='PackSegInputs'),
+        ],
+    )
+)
 test_evaluator = dict(
     _delete_=True,
     type='CityscapesMetric',
     format_only=True,
     keep_results=True,
-    output_dir='work_dirs/format_results')
+    output_dir='work_dirs/format_results',
+)

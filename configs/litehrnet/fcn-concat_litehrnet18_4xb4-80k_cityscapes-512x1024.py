@@ -7,7 +7,8 @@ param_scheduler = [
         power=0.9,
         begin=0,
         end=80000,
-        by_epoch=False)
+        by_epoch=False,
+    )
 ]
 train_cfg = dict(max_iters=80000, val_interval=8000)
 default_hooks = dict(checkpoint=dict(interval=8000))

@@ -12,22 +12,22 @@ train_pipeline = [
         type='RandomResize',
         scale=(2048, 1024),
         ratio_range=(0.5, 2.0),
-        keep_ratio=True),
+        keep_ratio=True,
+    ),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
+    dict(type='PackSegInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(2048, 1024), keep_ratio=True),
     # Labels are loaded after Resize: metrics use the original resolution.
     dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs')
+    dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(
-    batch_size=4,
-    dataset=dict(type=dataset_type, pipeline=train_pipeline))
-val_dataloader = dict(
-    dataset=dict(type=dataset_type, pipeline=test_pipeline))
+    batch_size=4, dataset=dict(type=dataset_type, pipeline=train_pipeline)
+)
+val_dataloader = dict(dataset=dict(type=dataset_type, pipeline=test_pipeline))
 test_dataloader = val_dataloader

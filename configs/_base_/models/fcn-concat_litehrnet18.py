@@ -12,7 +12,8 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
     pad_val=0,
-    seg_pad_val=255)
+    seg_pad_val=255,
+)
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
@@ -23,7 +24,8 @@ model = dict(
         with_head=True,
         out_indices=(0, 1, 2, 3),
         norm_cfg=norm_cfg,
-        norm_eval=False),
+        norm_eval=False,
+    ),
     decode_head=dict(
         type='FCNHead',
         in_channels=[40, 40, 80, 160],
@@ -38,6 +40,9 @@ model = dict(
         norm_cfg=norm_cfg,
         align_corners=False,
         loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0
+        ),
+    ),
     train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    test_cfg=dict(mode='whole'),
+)

@@ -22,8 +22,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
-from mmcv.cnn import (ConvModule, DepthwiseSeparableConvModule,
-                      build_conv_layer, build_norm_layer)
+from mmcv.cnn import (
+    ConvModule,
+    DepthwiseSeparableConvModule,
+    build_conv_layer,
+    build_norm_layer,
+)
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -49,7 +53,7 @@ def _variant(num_modules=(2, 4, 2), module_type='LITE', channels=40):
     extra = copy.deepcopy(_LITE)
     spec = extra['stages_spec']
     spec['num_modules'] = num_modules
-    spec['module_type'] = (module_type, ) * 3
+    spec['module_type'] = (module_type,) * 3
     widths = tuple(channels * 2**i for i in range(4))
     spec['num_channels'] = (widths[:2], widths[:3], widths)
     return extra
@@ -110,21 +114,24 @@ class Stem(_CheckpointMixin, BaseModule):
         with_cp (bool): Use activation checkpointing.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 stem_channels: int,
-                 out_channels: int,
-                 expand_ratio: float,
-                 conv_cfg: dict | None = None,
-                 norm_cfg: dict = dict(type='BN'),
-                 with_cp: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        stem_channels: int,
+        out_channels: int,
+        expand_ratio: float,
+        conv_cfg: dict | None = None,
+        norm_cfg: dict = dict(type='BN'),
+        with_cp: bool = False,
+    ) -> None:
         super().__init__()
         self.out_channels = out_channels
         self.with_cp = with_cp
         layer = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
         relu = dict(type='ReLU')
         self.conv1 = ConvModule(
-            in_channels, stem_channels, 3, 2, 1, act_cfg=relu, **layer)
+            in_channels, stem_channels, 3, 2, 1, act_cfg=relu, **layer
+        )
         mid_channels = int(round(stem_channels * expand_ratio))
         branch_channels = stem_channels // 2
         if stem_channels == out_channels:
@@ -142,11 +149,15 @@ class Stem(_CheckpointMixin, BaseModule):
                 1,
                 groups=branch_channels,
                 act_cfg=None,
-                **layer),
+                **layer,
+            ),
             ConvModule(
-                branch_channels, inc_channels, 1, act_cfg=relu, **layer))
+                branch_channels, inc_channels, 1, act_cfg=relu, **layer
+            ),
+        )
         self.expand_conv = ConvModule(
-            branch_channels, mid_channels, 1, act_cfg=relu, **layer)
+            branch_channels, mid_channels, 1, act_cfg=relu, **layer
+        )
         self.depthwise_conv = ConvModule(
             mid_channels,
             mid_channels,
@@ -155,9 +166,11 @@ class Stem(_CheckpointMixin, BaseModule):
             1,
             groups=mid_channels,
             act_cfg=None,
-            **layer)
+            **layer,
+        )
         self.linear_conv = ConvModule(
-            mid_channels, linear_channels, 1, act_cfg=relu, **layer)
+            mid_channels, linear_channels, 1, act_cfg=relu, **layer
+        )
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
@@ -180,20 +193,23 @@ class CrossResolutionWeighting(BaseModule):
         norm_cfg (dict): Norm layer config.
     """
 
-    def __init__(self,
-                 channels: Sequence[int],
-                 ratio: int,
-                 conv_cfg: dict | None = None,
-                 norm_cfg: dict = dict(type='BN')) -> None:
+    def __init__(
+        self,
+        channels: Sequence[int],
+        ratio: int,
+        conv_cfg: dict | None = None,
+        norm_cfg: dict = dict(type='BN'),
+    ) -> None:
         super().__init__()
         self.channels = list(channels)
         total = sum(channels)
         layer = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
         self.conv1 = ConvModule(
-            total, int(total / ratio), 1, act_cfg=dict(type='ReLU'), **layer)
+            total, int(total / ratio), 1, act_cfg=dict(type='ReLU'), **layer
+        )
         self.conv2 = ConvModule(
-            int(total / ratio), total, 1, act_cfg=dict(type='Sigmoid'),
-            **layer)
+            int(total / ratio), total, 1, act_cfg=dict(type='Sigmoid'), **layer
+        )
 
     def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
         mini_size = x[-1].shape[-2:]
@@ -201,7 +217,8 @@ class CrossResolutionWeighting(BaseModule):
         weights = self.conv2(self.conv1(torch.cat(pooled + [x[-1]], dim=1)))
         weights = torch.split(weights, self.channels, dim=1)
         return [
-            s * _resize_nearest(a, s.shape[-2:]) for s, a in zip(x, weights)
+            s * _resize_nearest(a, s.shape[-2:])
+            for s, a in zip(x, weights, strict=True)
         ]
 
 
@@ -214,23 +231,24 @@ class SpatialWeighting(BaseModule):
         conv_cfg (dict, optional): Conv layer config.
     """
 
-    def __init__(self,
-                 channels: int,
-                 ratio: int = 4,
-                 conv_cfg: dict | None = None) -> None:
+    def __init__(
+        self, channels: int, ratio: int = 4, conv_cfg: dict | None = None
+    ) -> None:
         super().__init__()
         self.conv1 = ConvModule(
             channels,
             int(channels / ratio),
             1,
             conv_cfg=conv_cfg,
-            act_cfg=dict(type='ReLU'))
+            act_cfg=dict(type='ReLU'),
+        )
         self.conv2 = ConvModule(
             int(channels / ratio),
             channels,
             1,
             conv_cfg=conv_cfg,
-            act_cfg=dict(type='Sigmoid'))
+            act_cfg=dict(type='Sigmoid'),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.conv2(self.conv1(F.adaptive_avg_pool2d(x, 1)))
@@ -251,17 +269,20 @@ class ConditionalChannelWeighting(_CheckpointMixin, BaseModule):
         with_cp (bool): Use activation checkpointing.
     """
 
-    def __init__(self,
-                 in_channels: Sequence[int],
-                 reduce_ratio: int,
-                 conv_cfg: dict | None = None,
-                 norm_cfg: dict = dict(type='BN'),
-                 with_cp: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        reduce_ratio: int,
+        conv_cfg: dict | None = None,
+        norm_cfg: dict = dict(type='BN'),
+        with_cp: bool = False,
+    ) -> None:
         super().__init__()
         self.with_cp = with_cp
         branch_channels = [c // 2 for c in in_channels]
         self.cross_resolution_weighting = CrossResolutionWeighting(
-            branch_channels, reduce_ratio, conv_cfg, norm_cfg)
+            branch_channels, reduce_ratio, conv_cfg, norm_cfg
+        )
         self.depthwise_convs = nn.ModuleList(
             ConvModule(
                 c,
@@ -272,20 +293,26 @@ class ConditionalChannelWeighting(_CheckpointMixin, BaseModule):
                 groups=c,
                 conv_cfg=conv_cfg,
                 norm_cfg=norm_cfg,
-                act_cfg=None) for c in branch_channels)
+                act_cfg=None,
+            )
+            for c in branch_channels
+        )
         self.spatial_weighting = nn.ModuleList(
-            SpatialWeighting(c, 4, conv_cfg) for c in branch_channels)
+            SpatialWeighting(c, 4, conv_cfg) for c in branch_channels
+        )
 
     def _forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
         halves = [s.chunk(2, dim=1) for s in x]
         x2 = self.cross_resolution_weighting([h[1] for h in halves])
         x2 = [
-            sw(dw(s)) for s, dw, sw in zip(x2, self.depthwise_convs,
-                                           self.spatial_weighting)
+            sw(dw(s))
+            for s, dw, sw in zip(
+                x2, self.depthwise_convs, self.spatial_weighting, strict=True
+            )
         ]
         return [
             channel_shuffle(torch.cat((h[0], s), dim=1), 2)
-            for h, s in zip(halves, x2)
+            for h, s in zip(halves, x2, strict=True)
         ]
 
 
@@ -302,11 +329,13 @@ class ShuffleUnit(_CheckpointMixin, BaseModule):
         with_cp (bool): Use activation checkpointing.
     """
 
-    def __init__(self,
-                 channels: int,
-                 conv_cfg: dict | None = None,
-                 norm_cfg: dict = dict(type='BN'),
-                 with_cp: bool = False) -> None:
+    def __init__(
+        self,
+        channels: int,
+        conv_cfg: dict | None = None,
+        norm_cfg: dict = dict(type='BN'),
+        with_cp: bool = False,
+    ) -> None:
         super().__init__()
         self.with_cp = with_cp
         half = channels // 2
@@ -315,16 +344,24 @@ class ShuffleUnit(_CheckpointMixin, BaseModule):
         self.branch2 = nn.Sequential(
             ConvModule(half, half, 1, act_cfg=relu, **layer),
             ConvModule(
-                half, half, 3, 1, 1, groups=half, act_cfg=None, **layer),
-            ConvModule(half, half, 1, act_cfg=relu, **layer))
+                half, half, 3, 1, 1, groups=half, act_cfg=None, **layer
+            ),
+            ConvModule(half, half, 1, act_cfg=relu, **layer),
+        )
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x1, x2 = x.chunk(2, dim=1)
         return channel_shuffle(torch.cat((x1, self.branch2(x2)), dim=1), 2)
 
 
-def _dw_pw(in_channels: int, out_channels: int, stride: int, relu: bool,
-           conv_cfg: dict | None, norm_cfg: dict) -> nn.Sequential:
+def _dw_pw(
+    in_channels: int,
+    out_channels: int,
+    stride: int,
+    relu: bool,
+    conv_cfg: dict | None,
+    norm_cfg: dict,
+) -> nn.Sequential:
     """Depthwise 3x3 + BN + pointwise 1x1 + BN (+ ReLU), official layout.
 
     Kept as a plain ``nn.Sequential`` (keys ``0``-``3``) because that is the
@@ -339,7 +376,8 @@ def _dw_pw(in_channels: int, out_channels: int, stride: int, relu: bool,
             stride,
             1,
             groups=in_channels,
-            bias=False),
+            bias=False,
+        ),
         build_norm_layer(norm_cfg, in_channels)[1],
         build_conv_layer(conv_cfg, in_channels, out_channels, 1, bias=False),
         build_norm_layer(norm_cfg, out_channels)[1],
@@ -369,38 +407,53 @@ class LiteHRModule(BaseModule):
         with_cp (bool): Use activation checkpointing.
     """
 
-    def __init__(self,
-                 num_branches: int,
-                 num_blocks: int,
-                 in_channels: Sequence[int],
-                 reduce_ratio: int,
-                 module_type: str,
-                 with_fuse: bool = True,
-                 fuse_mode: str = 'official',
-                 conv_cfg: dict | None = None,
-                 norm_cfg: dict = dict(type='BN'),
-                 with_cp: bool = False) -> None:
+    def __init__(
+        self,
+        num_branches: int,
+        num_blocks: int,
+        in_channels: Sequence[int],
+        reduce_ratio: int,
+        module_type: str,
+        with_fuse: bool = True,
+        fuse_mode: str = 'official',
+        conv_cfg: dict | None = None,
+        norm_cfg: dict = dict(type='BN'),
+        with_cp: bool = False,
+    ) -> None:
         super().__init__()
         if len(in_channels) != num_branches:
-            raise ValueError(f'num_branches ({num_branches}) must equal '
-                             f'len(in_channels) ({len(in_channels)})')
+            raise ValueError(
+                f'num_branches ({num_branches}) must equal '
+                f'len(in_channels) ({len(in_channels)})'
+            )
         self.num_branches = num_branches
         self.in_channels = list(in_channels)
         self.module_type = module_type.upper()
         self.with_fuse = with_fuse
         self.fuse_mode = fuse_mode
         if self.module_type == 'LITE':
-            self.layers = nn.Sequential(*(ConditionalChannelWeighting(
-                in_channels, reduce_ratio, conv_cfg, norm_cfg, with_cp)
-                                          for _ in range(num_blocks)))
+            self.layers = nn.Sequential(
+                *(
+                    ConditionalChannelWeighting(
+                        in_channels, reduce_ratio, conv_cfg, norm_cfg, with_cp
+                    )
+                    for _ in range(num_blocks)
+                )
+            )
         elif self.module_type == 'NAIVE':
             self.layers = nn.ModuleList(
-                nn.Sequential(*(ShuffleUnit(c, conv_cfg, norm_cfg, with_cp)
-                                for _ in range(num_blocks)))
-                for c in in_channels)
+                nn.Sequential(
+                    *(
+                        ShuffleUnit(c, conv_cfg, norm_cfg, with_cp)
+                        for _ in range(num_blocks)
+                    )
+                )
+                for c in in_channels
+            )
         else:
-            raise ValueError(f"module_type must be 'LITE' or 'NAIVE', got "
-                             f'{module_type!r}')
+            raise ValueError(
+                f"module_type must be 'LITE' or 'NAIVE', got {module_type!r}"
+            )
         if with_fuse and num_branches > 1:
             self.fuse_layers = self._make_fuse_layers(conv_cfg, norm_cfg)
             self.relu = nn.ReLU()
@@ -422,24 +475,42 @@ class LiteHRModule(BaseModule):
                                 channels[j],
                                 channels[i],
                                 1,
-                                bias=False),
-                            build_norm_layer(norm_cfg, channels[i])[1]))
+                                bias=False,
+                            ),
+                            build_norm_layer(norm_cfg, channels[i])[1],
+                        )
+                    )
                 elif j == i:
                     fuse_layer.append(None)
                 else:
                     steps = [
-                        _dw_pw(channels[j], channels[j], 2, True, conv_cfg,
-                               norm_cfg) for _ in range(i - j - 1)
+                        _dw_pw(
+                            channels[j],
+                            channels[j],
+                            2,
+                            True,
+                            conv_cfg,
+                            norm_cfg,
+                        )
+                        for _ in range(i - j - 1)
                     ]
                     steps.append(
-                        _dw_pw(channels[j], channels[i], 2, False, conv_cfg,
-                               norm_cfg))
+                        _dw_pw(
+                            channels[j],
+                            channels[i],
+                            2,
+                            False,
+                            conv_cfg,
+                            norm_cfg,
+                        )
+                    )
                     fuse_layer.append(nn.Sequential(*steps))
             fuse_layers.append(fuse_layer)
         return fuse_layers
 
-    def _transform(self, i: int, j: int, x: torch.Tensor,
-                   size) -> torch.Tensor:
+    def _transform(
+        self, i: int, j: int, x: torch.Tensor, size
+    ) -> torch.Tensor:
         """Branch j's features brought to output branch i."""
         y = self.fuse_layers[i][j](x)
         return _resize_nearest(y, size) if j > i else y
@@ -468,8 +539,9 @@ class LiteHRModule(BaseModule):
             from0 = self._transform(i, 0, s0, sizes[i])
             y = from0 + from0
             for j in range(1, n):
-                y = y + (x[j] if j == i else self._transform(
-                    i, j, x[j], sizes[i]))
+                y = y + (
+                    x[j] if j == i else self._transform(i, j, x[j], sizes[i])
+                )
             outs.append(self.relu(y))
         return outs
 
@@ -477,7 +549,7 @@ class LiteHRModule(BaseModule):
         if self.module_type == 'LITE':
             out = self.layers(list(x))
         else:
-            out = [layer(s) for layer, s in zip(self.layers, x)]
+            out = [layer(s) for layer, s in zip(self.layers, x, strict=True)]
         if self.with_fuse and self.num_branches > 1:
             out = self._fuse(out)
         return out
@@ -496,9 +568,9 @@ class IterativeHead(BaseModule):
         norm_cfg (dict): Norm layer config.
     """
 
-    def __init__(self,
-                 in_channels: Sequence[int],
-                 norm_cfg: dict = dict(type='BN')) -> None:
+    def __init__(
+        self, in_channels: Sequence[int], norm_cfg: dict = dict(type='BN')
+    ) -> None:
         super().__init__()
         reversed_channels = list(in_channels)[::-1]
         out_channels = reversed_channels[1:] + reversed_channels[-1:]
@@ -510,21 +582,26 @@ class IterativeHead(BaseModule):
                 padding=1,
                 norm_cfg=norm_cfg,
                 dw_act_cfg=None,
-                pw_act_cfg=dict(type='ReLU'))
-            for c_in, c_out in zip(reversed_channels, out_channels))
+                pw_act_cfg=dict(type='ReLU'),
+            )
+            for c_in, c_out in zip(
+                reversed_channels, out_channels, strict=True
+            )
+        )
         #: Output channels, highest resolution first.
         self.out_channels = tuple(out_channels[::-1])
 
     def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
         outs = []
         last = None
-        for s, project in zip(x[::-1], self.projects):
+        for s, project in zip(x[::-1], self.projects, strict=True):
             if last is not None:
                 s = s + F.interpolate(
                     last,
                     size=s.shape[-2:],
                     mode='bilinear',
-                    align_corners=True)
+                    align_corners=True,
+                )
             last = project(s)
             outs.append(last)
         return outs[::-1]
@@ -563,41 +640,44 @@ class LiteHRNet(BaseModule):
             e.g. ``dict(type='Pretrained', checkpoint=..., prefix=...)``.
     """
 
-    def __init__(self,
-                 arch: str = '18',
-                 extra: dict | None = None,
-                 in_channels: int = 3,
-                 with_head: bool | None = None,
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
-                 fuse_mode: str = 'official',
-                 conv_cfg: dict | None = None,
-                 norm_cfg: dict = dict(type='BN'),
-                 norm_eval: bool = False,
-                 frozen_stages: int = -1,
-                 with_cp: bool = False,
-                 init_cfg: dict | list | None = [
-                     dict(type='Normal', std=0.001, layer=['Conv2d']),
-                     dict(
-                         type='Constant',
-                         val=1,
-                         layer=['_BatchNorm', 'GroupNorm'])
-                 ]) -> None:
+    def __init__(
+        self,
+        arch: str = '18',
+        extra: dict | None = None,
+        in_channels: int = 3,
+        with_head: bool | None = None,
+        out_indices: Sequence[int] = (0, 1, 2, 3),
+        fuse_mode: str = 'official',
+        conv_cfg: dict | None = None,
+        norm_cfg: dict = dict(type='BN'),
+        norm_eval: bool = False,
+        frozen_stages: int = -1,
+        with_cp: bool = False,
+        init_cfg: dict | list | None = [
+            dict(type='Normal', std=0.001, layer=['Conv2d']),
+            dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
+        ],
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if extra is None:
             if str(arch) not in ARCH_SETTINGS:
                 raise ValueError(
                     f'Unknown Lite-HRNet arch {arch!r}; valid names: '
                     f'{sorted(ARCH_SETTINGS)} (or pass an explicit `extra` '
-                    'dict)')
+                    'dict)'
+                )
             extra = ARCH_SETTINGS[str(arch)]
         self.extra = copy.deepcopy(extra)
         self._check_extra(self.extra)
         if fuse_mode not in ('official', 'clean'):
             raise ValueError(
-                f"fuse_mode must be 'official' or 'clean', got {fuse_mode!r}")
+                f"fuse_mode must be 'official' or 'clean', got {fuse_mode!r}"
+            )
         self.with_head = (
             self.extra.get('with_head', True)
-            if with_head is None else with_head)
+            if with_head is None
+            else with_head
+        )
         self.norm_eval = norm_eval
         self.frozen_stages = frozen_stages
         self.with_cp = with_cp
@@ -609,27 +689,37 @@ class LiteHRNet(BaseModule):
             conv_cfg=conv_cfg,
             norm_cfg=norm_cfg,
             with_cp=with_cp,
-            **self.extra['stem'])
+            **self.extra['stem'],
+        )
         channels_last = [self.stem.out_channels]
         for i in range(self.num_stages):
             channels = list(spec['num_channels'][i])
             self.add_module(
                 f'transition{i}',
-                self._make_transition(channels_last, channels, conv_cfg,
-                                      norm_cfg))
+                self._make_transition(
+                    channels_last, channels, conv_cfg, norm_cfg
+                ),
+            )
             self.add_module(
                 f'stage{i}',
-                nn.Sequential(*(LiteHRModule(
-                    spec['num_branches'][i],
-                    spec['num_blocks'][i],
-                    channels,
-                    spec['reduce_ratios'][i],
-                    spec['module_type'][i],
-                    with_fuse=spec['with_fuse'][i],
-                    fuse_mode=fuse_mode,
-                    conv_cfg=conv_cfg,
-                    norm_cfg=norm_cfg,
-                    with_cp=with_cp) for _ in range(spec['num_modules'][i]))))
+                nn.Sequential(
+                    *(
+                        LiteHRModule(
+                            spec['num_branches'][i],
+                            spec['num_blocks'][i],
+                            channels,
+                            spec['reduce_ratios'][i],
+                            spec['module_type'][i],
+                            with_fuse=spec['with_fuse'][i],
+                            fuse_mode=fuse_mode,
+                            conv_cfg=conv_cfg,
+                            norm_cfg=norm_cfg,
+                            with_cp=with_cp,
+                        )
+                        for _ in range(spec['num_modules'][i])
+                    )
+                ),
+            )
             channels_last = channels
         branch_channels = tuple(channels_last)
         if self.with_head:
@@ -638,9 +728,12 @@ class LiteHRNet(BaseModule):
         num_out = len(branch_channels)
         self.out_indices = tuple(out_indices)
         if not self.out_indices or any(
-                not 0 <= i < num_out for i in self.out_indices):
-            raise ValueError(f'out_indices must be a non-empty subset of '
-                             f'0..{num_out - 1}, got {out_indices}')
+            not 0 <= i < num_out for i in self.out_indices
+        ):
+            raise ValueError(
+                f'out_indices must be a non-empty subset of '
+                f'0..{num_out - 1}, got {out_indices}'
+            )
         #: Channels and strides of the returned features, timm-style.
         self.out_channels = tuple(branch_channels[i] for i in out_indices)
         self.out_strides = tuple(4 * 2**i for i in self.out_indices)
@@ -652,38 +745,61 @@ class LiteHRNet(BaseModule):
         if missing:
             raise ValueError(
                 f'`extra` lacks the key(s) {sorted(missing)}; expected an '
-                'mmpose-style Lite-HRNet dict')
+                'mmpose-style Lite-HRNet dict'
+            )
         spec = extra['stages_spec']
-        keys = ('num_modules', 'num_branches', 'num_blocks', 'module_type',
-                'with_fuse', 'reduce_ratios', 'num_channels')
+        keys = (
+            'num_modules',
+            'num_branches',
+            'num_blocks',
+            'module_type',
+            'with_fuse',
+            'reduce_ratios',
+            'num_channels',
+        )
         for key in keys:
             if key not in spec:
                 raise ValueError(f'`extra.stages_spec` lacks {key!r}')
             if len(spec[key]) != extra['num_stages']:
                 raise ValueError(
                     f'`extra.stages_spec.{key}` has {len(spec[key])} '
-                    f"entries, expected num_stages={extra['num_stages']}")
+                    f'entries, expected num_stages={extra["num_stages"]}'
+                )
 
     @staticmethod
-    def _make_transition(channels_pre: list[int], channels_cur: list[int],
-                         conv_cfg, norm_cfg) -> nn.ModuleList:
+    def _make_transition(
+        channels_pre: list[int], channels_cur: list[int], conv_cfg, norm_cfg
+    ) -> nn.ModuleList:
         """Adapt widths of existing branches and create new ones."""
         layers = nn.ModuleList()
         for i, c_out in enumerate(channels_cur):
             if i < len(channels_pre):
                 c_in = channels_pre[i]
                 layers.append(
-                    None if c_in == c_out else _dw_pw(
-                        c_in, c_out, 1, True, conv_cfg, norm_cfg))
+                    None
+                    if c_in == c_out
+                    else _dw_pw(c_in, c_out, 1, True, conv_cfg, norm_cfg)
+                )
             else:
                 # New branches grow from the last existing one, halving the
                 # resolution at every step.
                 c_in = channels_pre[-1]
                 steps = i + 1 - len(channels_pre)
                 layers.append(
-                    nn.Sequential(*(_dw_pw(
-                        c_in, c_out if k == steps - 1 else c_in, 2, True,
-                        conv_cfg, norm_cfg) for k in range(steps))))
+                    nn.Sequential(
+                        *(
+                            _dw_pw(
+                                c_in,
+                                c_out if k == steps - 1 else c_in,
+                                2,
+                                True,
+                                conv_cfg,
+                                norm_cfg,
+                            )
+                            for k in range(steps)
+                        )
+                    )
+                )
         return layers
 
     def _frozen_modules(self) -> list[nn.Module]:
@@ -691,7 +807,7 @@ class LiteHRNet(BaseModule):
         for i in range(min(self.frozen_stages, self.num_stages)):
             modules += [
                 getattr(self, f'transition{i}'),
-                getattr(self, f'stage{i}')
+                getattr(self, f'stage{i}'),
             ]
         return modules
 
