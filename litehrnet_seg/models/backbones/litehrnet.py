@@ -32,6 +32,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..utils import load_state_dict_checked, read_state_dict
+
 # Variants as data: the mmpose-style ``extra`` dict of each named arch.
 _LITE = dict(
     stem=dict(stem_channels=32, out_channels=32, expand_ratio=1),
@@ -816,6 +818,24 @@ class LiteHRNet(BaseModule):
             module.eval()
             for param in module.parameters():
                 param.requires_grad = False
+
+    def init_weights(self) -> None:
+        """Initialise weights; a ``Pretrained`` init_cfg loads strictly.
+
+        Unlike mmengine's ``Pretrained`` initialisation, a checkpoint that
+        does not fit (another arch, missing keys) raises ``ValueError``
+        listing the offending tensors instead of loading half a model.
+        """
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            checkpoint = cfg['checkpoint']
+            state = read_state_dict(
+                checkpoint, cfg.get('prefix'), cfg.get('map_location', 'cpu')
+            )
+            load_state_dict_checked(self, state, f'checkpoint {checkpoint!r}')
+            self._is_init = True
+            return
+        super().init_weights()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Forward.
