@@ -101,8 +101,8 @@ def sigmoid_focal_loss(
         return loss
     if reduction == 'sum':
         return loss.sum()
-    if reduction == 'mean':
-        return loss.mean()
+    if reduction == 'mean':  # mmcv divides by the number of samples only
+        return loss.sum() / input.size(0)
     raise ValueError(
         f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}"
     )
@@ -161,7 +161,7 @@ def _history_buffer_getattr(owner, name: str):
     mmengine's ``HistoryBuffer.__getstate__`` pickles its statistics methods
     as ``getattr(HistoryBuffer, 'mean')`` etc. Allowing the builtin
     ``getattr`` would let a checkpoint reach arbitrary attributes, so this
-    stand-in only returns HistoryBuffer's public methods.
+    stand-in only returns HistoryBuffer's statistics methods.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
 

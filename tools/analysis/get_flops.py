@@ -1,0 +1,96 @@
+"""Parameters and FLOPs of a model config at given input sizes.
+
+Uses mmengine's counter (``mmengine.analysis``, fvcore-style: one
+multiply-add counts as one FLOP). Operators the counter does not know are
+skipped and listed, so it is clear what the figure leaves out.
+
+    python tools/analysis/get_flops.py CONFIG [--shape H W [H W ...]]
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+from mmengine import Config
+from mmengine.analysis import FlopAnalyzer, parameter_count
+from mmengine.registry import init_default_scope
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import litehrnet_seg  # noqa: E402,F401  (registers models, compat layer)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='model config file')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        default=[512, 1024],
+        help='input height and width pairs, e.g. --shape 512 1024 1024 2048',
+    )
+    args = parser.parse_args(argv)
+    if len(args.shape) % 2:
+        parser.error('--shape takes pairs of H W')
+    return args
+
+
+def build_model(config: str) -> torch.nn.Module:
+    from mmseg.registry import MODELS
+
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    cfg.model.pop('data_preprocessor', None)
+    model = MODELS.build(cfg.model)
+    model.eval()
+    return model
+
+
+class TensorForward(torch.nn.Module):
+    """Plain tensor-in, logits-out view of an mmseg segmentor."""
+
+    def __init__(self, segmentor: torch.nn.Module) -> None:
+        super().__init__()
+        self.segmentor = segmentor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.segmentor(x, mode='tensor')
+
+
+def complexity(model: torch.nn.Module, height: int, width: int) -> dict:
+    """FLOPs (mmengine counter) and parameter count for one input size."""
+    wrapped = TensorForward(model)
+    inputs = torch.randn(1, 3, height, width)
+    analyzer = FlopAnalyzer(wrapped, inputs)
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    with torch.no_grad():
+        flops = analyzer.total()
+    return dict(
+        shape=(height, width),
+        flops=flops,
+        params=parameter_count(model)[''],
+        backbone_flops=analyzer.by_module().get('segmentor.backbone', 0),
+        skipped_ops=dict(analyzer.unsupported_ops()),
+    )
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    logging.getLogger('mmengine').setLevel(logging.ERROR)
+    model = build_model(args.config)
+    shapes = list(zip(args.shape[::2], args.shape[1::2]))
+    print(f'config: {args.config}')
+    for height, width in shapes:
+        r = complexity(model, height, width)
+        print(
+            f'input 3x{height}x{width}: params {r["params"]:,} | '
+            f'FLOPs {r["flops"] / 1e9:.3f} G (backbone '
+            f'{r["backbone_flops"] / 1e9:.3f} G) | skipped ops: '
+            f'{r["skipped_ops"] or "none"}'
+        )
+
+
+if __name__ == '__main__':
+    main()
