@@ -80,7 +80,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     logging.getLogger('mmengine').setLevel(logging.ERROR)
     model = build_model(args.config)
-    shapes = list(zip(args.shape[::2], args.shape[1::2]))
+    shapes = list(zip(args.shape[::2], args.shape[1::2], strict=True))
     print(f'config: {args.config}')
     for height, width in shapes:
         r = complexity(model, height, width)
