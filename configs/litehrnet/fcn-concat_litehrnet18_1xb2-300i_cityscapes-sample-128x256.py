@@ -15,15 +15,15 @@ model = dict(
     decode_head=dict(norm_cfg=norm_cfg),
 )
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadImageFromFileChecked'),
+    dict(type='LoadAnnotationsChecked'),
     dict(type='CheckSegSample', num_classes=19, ignore_index=255),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadImageFromFileChecked'),
+    dict(type='LoadAnnotationsChecked'),
     dict(type='PackSegInputs'),
 ]
 frame = dict(

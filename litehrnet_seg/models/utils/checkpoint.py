@@ -81,8 +81,11 @@ def load_state_dict_checked(
     unexpected = [k for k in state if k not in own]
     problems = []
     if mismatched:
+        shown = mismatched[:_MAX_LISTED]
+        if len(mismatched) > _MAX_LISTED:
+            shown.append(f'  ... and {len(mismatched) - _MAX_LISTED} more')
         problems.append(
-            f'{len(mismatched)} shape mismatch(es):\n' + '\n'.join(mismatched)
+            f'{len(mismatched)} shape mismatch(es):\n' + '\n'.join(shown)
         )
     if missing:
         problems.append(
