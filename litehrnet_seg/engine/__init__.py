@@ -1,0 +1,3 @@
+from .pose_visualization_hook import PoseVisualizationHook
+
+__all__ = ['PoseVisualizationHook']

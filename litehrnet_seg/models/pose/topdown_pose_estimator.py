@@ -1,0 +1,100 @@
+"""Top-down heatmap pose estimator on the shared Lite-HRNet core."""
+
+import numpy as np
+import torch
+from mmengine.model import BaseModel
+from mmengine.structures import InstanceData, PixelData
+from mmseg.registry import MODELS
+
+# Official (mmpose 0.x) checkpoints name the head `keypoint_head`.
+_OFFICIAL_HEAD_PREFIX = 'keypoint_head.'
+
+
+@MODELS.register_module()
+class TopdownPoseEstimator(BaseModel):
+    """Person crop -> backbone -> heatmap head -> keypoints.
+
+    Same structure and state-dict layout as mmpose 1.x's
+    ``TopdownPoseEstimator`` (``backbone.*``, ``head.final_layer.*``);
+    official Lite-HRNet checkpoints (``keypoint_head.*``) load too. Lives in
+    mmseg's registry so ``tools/train.py`` / ``tools/test.py`` run pose
+    configs unchanged. Paper: https://arxiv.org/abs/2104.06403.
+
+    Args:
+        backbone (dict): Backbone config, e.g. ``LiteHRNet`` with
+            ``out_indices=(0, )`` (the stride-4 IterativeHead output).
+        head (dict): Head config (``HeatmapHead``).
+        test_cfg (dict, optional): ``flip_test`` (bool, default True),
+            ``shift_heatmap`` (bool, default True), ``output_heatmaps``
+            (bool, default False).
+        data_preprocessor (dict, optional): e.g. ``ImgDataPreprocessor``
+            with mean/std and ``bgr_to_rgb=True``.
+        init_cfg (dict, optional): Initialization config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 head: dict,
+                 test_cfg: dict | None = None,
+                 data_preprocessor: dict | None = None,
+                 init_cfg: dict | None = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.head = MODELS.build(head)
+        self.test_cfg = dict(test_cfg or {})
+        self._register_load_state_dict_pre_hook(self._rename_official_keys)
+
+    @staticmethod
+    def _rename_official_keys(state_dict, prefix, *args, **kwargs) -> None:
+        old = prefix + _OFFICIAL_HEAD_PREFIX
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict[prefix + 'head.' + key[len(old):]] = state_dict.pop(
+                key)
+
+    def extract_feat(self, inputs: torch.Tensor) -> tuple[torch.Tensor]:
+        return self.backbone(inputs)
+
+    def forward(self,
+                inputs: torch.Tensor,
+                data_samples: list | None = None,
+                mode: str = 'tensor'):
+        """mmengine's three modes.
+
+        Args:
+            inputs (Tensor): Normalised crops (B, 3, H, W).
+            data_samples (list[PoseDataSample], optional): Targets
+                ('loss') or crop metainfo ('predict').
+            mode (str): 'loss' -> dict of losses, 'predict' -> data samples
+                with ``pred_instances``, 'tensor' -> heatmaps.
+        """
+        if mode == 'loss':
+            return self.head.loss(self.extract_feat(inputs), data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.head(self.extract_feat(inputs))
+        raise ValueError(
+            f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+
+    def predict(self, inputs: torch.Tensor, data_samples: list) -> list:
+        """Keypoints in the original images, written into the samples."""
+        feats = self.extract_feat(inputs)
+        flip_feats = None
+        if self.test_cfg.get('flip_test', True):
+            flip_feats = self.extract_feat(inputs.flip(-1))
+        instances, heatmaps = self.head.predict(
+            feats, data_samples, flip_feats,
+            self.test_cfg.get('shift_heatmap', True))
+        for sample, pred, hm in zip(data_samples, instances, heatmaps,
+                                    strict=True):
+            meta = sample.metainfo
+            gt = sample.get('gt_instances', InstanceData())
+            scale = np.asarray(meta['input_scale'], dtype=np.float32)
+            pred.bboxes = gt.get('bboxes', np.zeros((1, 4), np.float32))
+            pred.bbox_scores = gt.get('bbox_scores', np.ones(1, np.float32))
+            pred.areas = np.prod(scale.reshape(-1, 2), axis=1)
+            sample.pred_instances = pred
+            if self.test_cfg.get('output_heatmaps', False):
+                sample.pred_fields = PixelData(heatmaps=hm)
+        return data_samples

@@ -1,0 +1,3 @@
+from .skeleton import draw_skeleton
+
+__all__ = ['draw_skeleton']
