@@ -1,3 +1,6 @@
 from .backbones import LiteHRNet
+from .pose import HeatmapHead, KeypointMSELoss, TopdownPoseEstimator
 
-__all__ = ['LiteHRNet']
+__all__ = [
+    'HeatmapHead', 'KeypointMSELoss', 'LiteHRNet', 'TopdownPoseEstimator'
+]
