@@ -56,6 +56,8 @@ setup(
         'ftfy',
         'regex',
         'cityscapesscripts>=2.2',
+        'pycocotools',  # COCO keypoint AP for the pose models
+        'scipy',  # MPII head boxes (.mat)
         'opencv-python',
         'numpy',
         # mmengine 0.10 resolves `mmseg::` config paths with pkg_resources,

@@ -1,4 +1,4 @@
-"""litehrnet_seg: Lite-HRNet for semantic segmentation in mmsegmentation.
+"""litehrnet_seg: Lite-HRNet segmentation and pose on mmsegmentation.
 
 Importing the package registers its modules into mmsegmentation's
 registries (scope ``mmseg``). Configs pull it in with
@@ -11,7 +11,7 @@ from .compat import install_mmcv_ops_fallback, register_safe_checkpoint_globals
 install_mmcv_ops_fallback()
 register_safe_checkpoint_globals()
 
-from . import datasets, models  # noqa: E402,F401  (registers modules)
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

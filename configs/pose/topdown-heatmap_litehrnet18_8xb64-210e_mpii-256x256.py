@@ -64,4 +64,4 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='MpiiPCKAccuracy')
 test_evaluator = val_evaluator
-default_hooks = dict(checkpoint=dict(save_best='PCKh'))
+default_hooks = dict(checkpoint=dict(save_best='pck/PCKh'))

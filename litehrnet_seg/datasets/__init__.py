@@ -1,4 +1,7 @@
+from .base_pose_dataset import BaseTopdownPoseDataset, parse_pose_metainfo
 from .cityscapes import CheckedCityscapesDataset
+from .coco_keypoint_dataset import COCO_METAINFO, CocoDataset
+from .mpii_keypoint_dataset import MPII_METAINFO, MpiiDataset
 from .transforms import (
     CheckSegSample,
     LoadAnnotationsChecked,
@@ -6,8 +9,14 @@ from .transforms import (
 )
 
 __all__ = [
+    'BaseTopdownPoseDataset',
+    'COCO_METAINFO',
     'CheckSegSample',
     'CheckedCityscapesDataset',
+    'CocoDataset',
     'LoadAnnotationsChecked',
     'LoadImageFromFileChecked',
+    'MPII_METAINFO',
+    'MpiiDataset',
+    'parse_pose_metainfo',
 ]

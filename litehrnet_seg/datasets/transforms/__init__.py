@@ -3,9 +3,23 @@ from .check_seg_sample import (
     LoadAnnotationsChecked,
     LoadImageFromFileChecked,
 )
+from .generate_heatmap_target import GenerateHeatmapTarget
+from .get_bbox_center_scale import GetBBoxCenterScale
+from .pack_pose_inputs import PackPoseInputs
+from .random_bbox_transform import RandomBBoxTransform
+from .random_half_body import RandomHalfBody
+from .topdown_affine import TopdownAffine
+from .topdown_random_flip import TopdownRandomFlip
 
 __all__ = [
     'CheckSegSample',
+    'GenerateHeatmapTarget',
+    'GetBBoxCenterScale',
     'LoadAnnotationsChecked',
     'LoadImageFromFileChecked',
+    'PackPoseInputs',
+    'RandomBBoxTransform',
+    'RandomHalfBody',
+    'TopdownAffine',
+    'TopdownRandomFlip',
 ]

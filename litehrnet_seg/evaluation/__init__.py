@@ -1,0 +1,7 @@
+"""Pose evaluation: COCO keypoint AP (``CocoMetric``), MPII PCKh
+(``MpiiPCKAccuracy``) and OKS-NMS, registered in mmseg's ``METRICS``."""
+
+from .functional import oks_iou, oks_nms
+from .metrics import CocoMetric, MpiiPCKAccuracy
+
+__all__ = ['CocoMetric', 'MpiiPCKAccuracy', 'oks_iou', 'oks_nms']
