@@ -29,7 +29,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=float,
         nargs='+',
         default=None,
-        help='person boxes, xyxy pixels, 4 numbers each')
+        help='person boxes, xyxy pixels, 4 numbers each',
+    )
     parser.add_argument('--score-thr', type=float, default=0.3)
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args(argv)
@@ -45,13 +46,14 @@ def main(argv=None) -> np.ndarray:
     model = init_model(args.config, args.checkpoint, args.device)
     bboxes = None if args.bboxes is None else np.reshape(args.bboxes, (-1, 4))
     samples = inference_topdown(model, args.image, bboxes)
-    keypoints = np.concatenate(
-        [s.pred_instances.keypoints for s in samples])
+    keypoints = np.concatenate([s.pred_instances.keypoints for s in samples])
     scores = np.concatenate(
-        [s.pred_instances.keypoint_scores for s in samples])
+        [s.pred_instances.keypoint_scores for s in samples]
+    )
     links = model.dataset_meta.get('skeleton_links', [])
-    overlay = draw_skeleton(mmcv.imread(args.image), keypoints, scores,
-                            links, args.score_thr)
+    overlay = draw_skeleton(
+        mmcv.imread(args.image), keypoints, scores, links, args.score_thr
+    )
     mmcv.imwrite(overlay, args.out)
     print(f'{len(samples)} person(s); overlay written to {args.out}')
     return keypoints

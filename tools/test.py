@@ -150,9 +150,24 @@ def build_config(args):
         evaluators = cfg.test_evaluator
         if not isinstance(evaluators, (list, tuple)):
             evaluators = [evaluators]
+        outputs = []
         for evaluator in evaluators:
-            evaluator['output_dir'] = args.out
-            evaluator['keep_results'] = True
+            if evaluator.get('type') == 'CocoMetric':
+                # Pose on COCO: the results JSON (COCO results format).
+                evaluator['outfile_prefix'] = osp.join(args.out, 'results')
+            elif evaluator.get('type') == 'MpiiPCKAccuracy':
+                # Pose on MPII: every prediction, with mmengine's dumper.
+                outputs.append(
+                    dict(
+                        type='DumpResults',
+                        out_file_path=osp.join(args.out, 'results.pkl'),
+                    )
+                )
+            else:
+                evaluator['output_dir'] = args.out
+                evaluator['keep_results'] = True
+        if outputs:
+            cfg.test_evaluator = list(evaluators) + outputs
     return cfg
 
 

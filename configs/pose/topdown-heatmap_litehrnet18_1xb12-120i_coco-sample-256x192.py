@@ -39,14 +39,14 @@ test_evaluator = val_evaluator
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=5e-3))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=20, start_factor=0.01, by_epoch=False),
-    dict(type='CosineAnnealingLR', begin=20, end=300, eta_min=1e-5,
+    dict(type='CosineAnnealingLR', begin=20, end=120, eta_min=1e-5,
          by_epoch=False)
 ]
 train_cfg = dict(
-    _delete_=True, type='IterBasedTrainLoop', max_iters=300, val_interval=100)
+    _delete_=True, type='IterBasedTrainLoop', max_iters=120, val_interval=40)
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(by_epoch=False, interval=100, max_keep_ckpts=2))
+    checkpoint=dict(by_epoch=False, interval=40, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
