@@ -88,6 +88,7 @@ def make_sample(
         areas=np.array([(x2 - x1) * (y2 - y1) * 1.25**2], np.float32),
     )
     sample.gt_instances = InstanceData(
+        bboxes=item['bbox'],
         keypoints=item['keypoints'],
         keypoints_visible=item['keypoints_visible'],
     )
@@ -430,5 +431,27 @@ def test_pckh_needs_head_size(mpii_ds):
     metric = MpiiPCKAccuracy()
     with pytest.raises(ValueError, match='headbox_file'):
         metric.process(None, [sample.to_dict()])
-    with pytest.raises(ValueError, match="norm_item='head'"):
-        MpiiPCKAccuracy(norm_item='bbox')
+    with pytest.raises(ValueError, match="norm_item='head' or 'bbox'"):
+        MpiiPCKAccuracy(norm_item='torso')
+
+
+def test_pck_normalised_by_box_without_head_sizes(mpii_ds):
+    """norm_item='bbox' scores data that has no head boxes."""
+    items = items_of(mpii_ds)
+    metric = MpiiPCKAccuracy(norm_item='bbox')
+    metric.dataset_meta = mpii_ds.metainfo
+    samples = [make_sample(it, it['keypoints'][0]).to_dict() for it in items]
+    metric.process(None, samples)
+    perfect = metric.evaluate(len(samples))
+    assert perfect['pck/PCK'] == pytest.approx(100.0)
+    assert 'pck/PCKh' not in perfect
+    # Move every visible joint by 0.6 of its person's longest box side.
+    moved = []
+    for it in items:
+        box = np.asarray(it['bbox']).reshape(4)
+        side = max(box[2] - box[0], box[3] - box[1])
+        moved.append(
+            make_sample(it, it['keypoints'][0] + [0.6 * side, 0]).to_dict()
+        )
+    metric.process(None, moved)
+    assert metric.evaluate(len(moved))['pck/PCK'] == pytest.approx(0.0)

@@ -11,16 +11,20 @@ default_hooks = dict(
         interval=10,
         max_keep_ckpts=3,
         save_best='coco/AP',
-        rule='greater'),
+        rule='greater',
+    ),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='PoseVisualizationHook', draw=False))
+    visualization=dict(type='PoseVisualizationHook', draw=False),
+)
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
+    dist_cfg=dict(backend='nccl'),
+)
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(
-    type='Visualizer', vis_backends=vis_backends, name='visualizer')
+    type='Visualizer', vis_backends=vis_backends, name='visualizer'
+)
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 log_level = 'INFO'
 load_from = None

@@ -11,8 +11,9 @@ train_pipeline = [
     dict(type='TopdownAffine', input_size=(192, 256)),
     dict(
         type='GenerateHeatmapTarget',
-        encoder=dict(input_size=(192, 256), heatmap_size=(48, 64), sigma=2)),
-    dict(type='PackPoseInputs')
+        encoder=dict(input_size=(192, 256), heatmap_size=(48, 64), sigma=2),
+    ),
+    dict(type='PackPoseInputs'),
 ]
 train_dataloader = dict(
     batch_size=12,
@@ -23,7 +24,9 @@ train_dataloader = dict(
         data_root=data_root,
         ann_file='test_coco.json',
         data_prefix=dict(img=''),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=12,
     num_workers=0,
@@ -32,21 +35,30 @@ val_dataloader = dict(
         data_root=data_root,
         ann_file='test_coco.json',
         bbox_file=None,
-        data_prefix=dict(img='')))
+        data_prefix=dict(img=''),
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'test_coco.json')
 test_evaluator = val_evaluator
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=5e-3))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=20, start_factor=0.01, by_epoch=False),
-    dict(type='CosineAnnealingLR', begin=20, end=120, eta_min=1e-5,
-         by_epoch=False)
+    dict(
+        type='CosineAnnealingLR',
+        begin=20,
+        end=120,
+        eta_min=1e-5,
+        by_epoch=False,
+    ),
 ]
 train_cfg = dict(
-    _delete_=True, type='IterBasedTrainLoop', max_iters=120, val_interval=40)
+    _delete_=True, type='IterBasedTrainLoop', max_iters=120, val_interval=40
+)
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(by_epoch=False, interval=40, max_keep_ckpts=2))
+    checkpoint=dict(by_epoch=False, interval=40, max_keep_ckpts=2),
+)
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

@@ -5,8 +5,11 @@ input_size = (288, 384)
 heatmap_size = (72, 96)
 sigma = 3
 codec = dict(
-    input_size=input_size, heatmap_size=heatmap_size, sigma=sigma,
-    unbiased=False)
+    input_size=input_size,
+    heatmap_size=heatmap_size,
+    sigma=sigma,
+    unbiased=False,
+)
 model = dict(head=dict(decoder=codec))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -17,19 +20,22 @@ train_pipeline = [
         type='RandomBBoxTransform',
         shift_prob=0.0,
         scale_factor=(0.75, 1.25),
-        rotate_factor=30.0),
+        rotate_factor=30.0,
+    ),
     dict(type='TopdownAffine', input_size=input_size),
     dict(
         type='GenerateHeatmapTarget',
         encoder=dict(
-            input_size=input_size, heatmap_size=heatmap_size, sigma=sigma)),
-    dict(type='PackPoseInputs')
+            input_size=input_size, heatmap_size=heatmap_size, sigma=sigma
+        ),
+    ),
+    dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='GetBBoxCenterScale', padding=1.25),
     dict(type='TopdownAffine', input_size=input_size),
-    dict(type='PackPoseInputs')
+    dict(type='PackPoseInputs'),
 ]
 train_dataloader = dict(batch_size=32, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))

@@ -10,8 +10,8 @@ data_root = 'data/mpii/'
 input_size = (256, 256)
 heatmap_size = (64, 64)
 codec = dict(
-    input_size=input_size, heatmap_size=heatmap_size, sigma=2,
-    unbiased=False)
+    input_size=input_size, heatmap_size=heatmap_size, sigma=2, unbiased=False
+)
 model = dict(head=dict(out_channels=16, decoder=codec))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -22,19 +22,22 @@ train_pipeline = [
         type='RandomBBoxTransform',
         shift_prob=0.0,
         scale_factor=(0.75, 1.25),
-        rotate_factor=30.0),
+        rotate_factor=30.0,
+    ),
     dict(type='TopdownAffine', input_size=input_size),
     dict(
         type='GenerateHeatmapTarget',
-        encoder=dict(input_size=input_size, heatmap_size=heatmap_size,
-                     sigma=2)),
-    dict(type='PackPoseInputs')
+        encoder=dict(
+            input_size=input_size, heatmap_size=heatmap_size, sigma=2
+        ),
+    ),
+    dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='GetBBoxCenterScale', padding=1.25),
     dict(type='TopdownAffine', input_size=input_size),
-    dict(type='PackPoseInputs')
+    dict(type='PackPoseInputs'),
 ]
 train_dataloader = dict(
     batch_size=64,
@@ -46,7 +49,9 @@ train_dataloader = dict(
         data_root=data_root,
         ann_file='annotations/mpii_train.json',
         data_prefix=dict(img='images/'),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=32,
     num_workers=4,
@@ -60,7 +65,9 @@ val_dataloader = dict(
         headbox_file=data_root + 'annotations/mpii_gt_val.mat',
         data_prefix=dict(img='images/'),
         test_mode=True,
-        pipeline=val_pipeline))
+        pipeline=val_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(type='MpiiPCKAccuracy')
 test_evaluator = val_evaluator

@@ -8,9 +8,9 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 
-def init_model(config: str | Config,
-               checkpoint: str | None = None,
-               device: str = 'cpu') -> torch.nn.Module:
+def init_model(
+    config: str | Config, checkpoint: str | None = None, device: str = 'cpu'
+) -> torch.nn.Module:
     """Build a model from a config and load a checkpoint.
 
     Args:
@@ -36,9 +36,11 @@ def init_model(config: str | Config,
     return model.to(device).eval()
 
 
-def inference_topdown(model: torch.nn.Module,
-                      image: str | np.ndarray,
-                      bboxes: np.ndarray | None = None) -> list:
+def inference_topdown(
+    model: torch.nn.Module,
+    image: str | np.ndarray,
+    bboxes: np.ndarray | None = None,
+) -> list:
     """Estimate the pose of each person box in one image.
 
     Args:
@@ -56,13 +58,18 @@ def inference_topdown(model: torch.nn.Module,
     if isinstance(image, str):
         base = dict(img_path=image)
     else:
-        base = dict(img=image, img_path='', img_shape=image.shape[:2],
-                    ori_shape=image.shape[:2])
+        base = dict(
+            img=image,
+            img_path='',
+            img_shape=image.shape[:2],
+            ori_shape=image.shape[:2],
+        )
         # An array needs no loading: skip the pipeline's first step.
         pipeline = Compose(cfg.test_dataloader.dataset.pipeline[1:])
     if bboxes is None:
         if isinstance(image, str):
             import mmcv
+
             height, width = mmcv.imread(image).shape[:2]
         else:
             height, width = image.shape[:2]
@@ -71,8 +78,15 @@ def inference_topdown(model: torch.nn.Module,
     meta = dict(model.dataset_meta)
     items = []
     for i, bbox in enumerate(bboxes):
-        item = dict(base, bbox=bbox[None], bbox_score=np.ones(1, np.float32),
-                    id=i, img_id=0, category_id=1, **meta)
+        item = dict(
+            base,
+            bbox=bbox[None],
+            bbox_score=np.ones(1, np.float32),
+            id=i,
+            img_id=0,
+            category_id=1,
+            **meta,
+        )
         items.append(pipeline(item))
     with torch.no_grad():
         return model.test_step(pseudo_collate(items))

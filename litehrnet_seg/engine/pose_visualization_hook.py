@@ -25,12 +25,14 @@ class PoseVisualizationHook(Hook):
         wait_time (float): Seconds a shown window waits. Defaults to 0.
     """
 
-    def __init__(self,
-                 draw: bool = False,
-                 interval: int = 50,
-                 score_thr: float = 0.3,
-                 show: bool = False,
-                 wait_time: float = 0.0) -> None:
+    def __init__(
+        self,
+        draw: bool = False,
+        interval: int = 50,
+        score_thr: float = 0.3,
+        show: bool = False,
+        wait_time: float = 0.0,
+    ) -> None:
         self.draw = draw
         self.interval = interval
         self.score_thr = score_thr
@@ -48,19 +50,23 @@ class PoseVisualizationHook(Hook):
                 continue
             image = mmcv.imfrombytes(get(sample.img_path))
             pred = sample.pred_instances
-            canvas = draw_skeleton(image, pred.keypoints,
-                                   pred.keypoint_scores, links,
-                                   self.score_thr)
-            name = f"{sample.img_path.rsplit('/', 1)[-1]}_{sample.get('id')}"
+            canvas = draw_skeleton(
+                image,
+                pred.keypoints,
+                pred.keypoint_scores,
+                links,
+                self.score_thr,
+            )
+            name = f'{sample.img_path.rsplit("/", 1)[-1]}_{sample.get("id")}'
             rgb = mmcv.bgr2rgb(canvas)
             runner.visualizer.add_image(name, rgb, step=self._count)
             if self.show:
                 runner.visualizer.show(
-                    rgb, win_name=name, wait_time=self.wait_time)
+                    rgb, win_name=name, wait_time=self.wait_time
+                )
 
     def after_val_iter(self, runner, batch_idx, data_batch, outputs) -> None:
         self._draw(runner, runner.val_dataloader, outputs)
 
-    def after_test_iter(self, runner, batch_idx, data_batch,
-                        outputs) -> None:
+    def after_test_iter(self, runner, batch_idx, data_batch, outputs) -> None:
         self._draw(runner, runner.test_dataloader, outputs)

@@ -2,5 +2,8 @@ from .backbones import LiteHRNet
 from .pose import HeatmapHead, KeypointMSELoss, TopdownPoseEstimator
 
 __all__ = [
-    'HeatmapHead', 'KeypointMSELoss', 'LiteHRNet', 'TopdownPoseEstimator'
+    'HeatmapHead',
+    'KeypointMSELoss',
+    'LiteHRNet',
+    'TopdownPoseEstimator',
 ]

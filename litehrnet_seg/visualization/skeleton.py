@@ -13,13 +13,15 @@ def _colour(i: int) -> tuple[int, int, int]:
     return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
 
 
-def draw_skeleton(image: np.ndarray,
-                  keypoints: np.ndarray,
-                  scores: np.ndarray | None = None,
-                  skeleton_links: Sequence[Sequence[int]] = (),
-                  score_thr: float = 0.3,
-                  radius: int | None = None,
-                  thickness: int | None = None) -> np.ndarray:
+def draw_skeleton(
+    image: np.ndarray,
+    keypoints: np.ndarray,
+    scores: np.ndarray | None = None,
+    skeleton_links: Sequence[Sequence[int]] = (),
+    score_thr: float = 0.3,
+    radius: int | None = None,
+    thickness: int | None = None,
+) -> np.ndarray:
     """Draw keypoints and limbs of several people on a copy of ``image``.
 
     Args:
@@ -38,7 +40,8 @@ def draw_skeleton(image: np.ndarray,
     """
     canvas = image.copy()
     keypoints = np.asarray(keypoints, dtype=np.float32).reshape(
-        -1, np.shape(keypoints)[-2], 2)
+        -1, np.shape(keypoints)[-2], 2
+    )
     if scores is None:
         scores = np.ones(keypoints.shape[:2], dtype=np.float32)
     scores = np.asarray(scores).reshape(keypoints.shape[:2])
@@ -49,11 +52,22 @@ def draw_skeleton(image: np.ndarray,
         visible = person_scores >= score_thr
         for i, (a, b) in enumerate(skeleton_links):
             if visible[a] and visible[b]:
-                cv2.line(canvas, tuple(int(v) for v in person[a]),
-                         tuple(int(v) for v in person[b]), _colour(i),
-                         thickness, cv2.LINE_AA)
+                cv2.line(
+                    canvas,
+                    tuple(int(v) for v in person[a]),
+                    tuple(int(v) for v in person[b]),
+                    _colour(i),
+                    thickness,
+                    cv2.LINE_AA,
+                )
         for k, point in enumerate(person):
             if visible[k]:
-                cv2.circle(canvas, tuple(int(v) for v in point), radius,
-                           _colour(k + 7), -1, cv2.LINE_AA)
+                cv2.circle(
+                    canvas,
+                    tuple(int(v) for v in point),
+                    radius,
+                    _colour(k + 7),
+                    -1,
+                    cv2.LINE_AA,
+                )
     return canvas

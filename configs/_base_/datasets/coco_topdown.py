@@ -14,19 +14,22 @@ train_pipeline = [
         type='RandomBBoxTransform',
         shift_prob=0.0,
         scale_factor=(0.75, 1.25),
-        rotate_factor=30.0),
+        rotate_factor=30.0,
+    ),
     dict(type='TopdownAffine', input_size=input_size),
     dict(
         type='GenerateHeatmapTarget',
         encoder=dict(
-            input_size=input_size, heatmap_size=heatmap_size, sigma=sigma)),
-    dict(type='PackPoseInputs')
+            input_size=input_size, heatmap_size=heatmap_size, sigma=sigma
+        ),
+    ),
+    dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='GetBBoxCenterScale', padding=1.25),
     dict(type='TopdownAffine', input_size=input_size),
-    dict(type='PackPoseInputs')
+    dict(type='PackPoseInputs'),
 ]
 train_dataloader = dict(
     batch_size=64,
@@ -38,7 +41,9 @@ train_dataloader = dict(
         data_root=data_root,
         ann_file='annotations/person_keypoints_train2017.json',
         data_prefix=dict(img='train2017/'),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=32,
     num_workers=4,
@@ -49,13 +54,16 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='annotations/person_keypoints_val2017.json',
-        bbox_file=data_root +
-        'person_detection_results/COCO_val2017_detections_AP_H_56_person.json',
+        bbox_file=data_root + 'person_detection_results/'
+        'COCO_val2017_detections_AP_H_56_person.json',
         data_prefix=dict(img='val2017/'),
         test_mode=True,
-        pipeline=val_pipeline))
+        pipeline=val_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(
     type='CocoMetric',
-    ann_file=data_root + 'annotations/person_keypoints_val2017.json')
+    ann_file=data_root + 'annotations/person_keypoints_val2017.json',
+)
 test_evaluator = val_evaluator

@@ -3,15 +3,16 @@
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=2e-3))
 param_scheduler = [
     dict(
-        type='LinearLR', begin=0, end=500, start_factor=0.001,
-        by_epoch=False),
+        type='LinearLR', begin=0, end=500, start_factor=0.001, by_epoch=False
+    ),
     dict(
         type='MultiStepLR',
         begin=0,
         end=210,
         milestones=[170, 200],
         gamma=0.1,
-        by_epoch=True)
+        by_epoch=True,
+    ),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=210, val_interval=10)
 val_cfg = dict()

@@ -50,7 +50,10 @@ class MpiiPCKAccuracy(BaseMetric):
 
     Args:
         thr (float): PCKh threshold. Default: 0.5.
-        norm_item (str): Only ``'head'`` (kept for mmpose configs).
+        norm_item (str): ``'head'`` (PCKh, needs ``head_size``) or
+            ``'bbox'`` (PCK normalised by the longest side of the ground
+            truth box, for data without head boxes; keys ``PCK``,
+            ``PCK@0.1`` instead of ``PCKh``, ``PCKh@0.1``).
         collect_device (str): ``'cpu'`` or ``'gpu'``. Default: ``'cpu'``.
         prefix (str, optional): Metric-name prefix; ``'pck'`` when None
             (as mmpose).
@@ -67,13 +70,15 @@ class MpiiPCKAccuracy(BaseMetric):
     ) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         items = [norm_item] if isinstance(norm_item, str) else list(norm_item)
-        if items != ['head']:
+        if items not in (['head'], ['bbox']):
             raise ValueError(
-                f"{type(self).__name__} supports norm_item='head' only, got "
-                f'{norm_item!r}'
+                f"{type(self).__name__} supports norm_item='head' or 'bbox', "
+                f'got {norm_item!r}'
             )
         self.thr = thr
-        self.norm_item = items
+        self.norm_item = items[0]
+        # PCKh with head sizes; plain PCK when normalised by the box.
+        self.metric_name = 'PCKh' if self.norm_item == 'head' else 'PCK'
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Store predictions, ground truth and head sizes of one batch.
@@ -92,7 +97,17 @@ class MpiiPCKAccuracy(BaseMetric):
                     f'{name}: data sample needs pred_instances and '
                     f'gt_instances (keys: {sorted(sample)})'
                 )
-            head_size = sample.get('head_size', gt.get('head_size'))
+            if self.norm_item == 'bbox':
+                if 'bboxes' not in gt:
+                    raise ValueError(
+                        f"{name}(norm_item='bbox'): data sample has no "
+                        'gt_instances.bboxes'
+                    )
+                # Longest side of the ground-truth box (mmpose's 'bbox').
+                boxes = to_numpy(gt['bboxes']).reshape(-1, 4)
+                head_size = np.max(boxes[:, 2:] - boxes[:, :2], axis=1)
+            else:
+                head_size = sample.get('head_size', gt.get('head_size'))
             if head_size is None:
                 raise ValueError(
                     f'{name}: data sample has no head_size; build '
@@ -177,8 +192,8 @@ class MpiiPCKAccuracy(BaseMetric):
             values = pckh[[index[j] for j in joints]]
             values = values[~np.isnan(values)]
             metrics[group] = float(values.mean()) if values.size else np.nan
-        metrics['PCKh'] = pooled(self.thr)
-        metrics['PCKh@0.1'] = pooled(0.1)
+        metrics[self.metric_name] = pooled(self.thr)
+        metrics[f'{self.metric_name}@0.1'] = pooled(0.1)
         for name, value in zip(names, pckh, strict=True):
             metrics[name] = float(value)
         return metrics

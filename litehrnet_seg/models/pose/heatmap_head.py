@@ -30,15 +30,16 @@ class HeatmapHead(BaseModule):
         init_cfg (dict, optional): Initialization config.
     """
 
-    def __init__(self,
-                 in_channels: int = 40,
-                 out_channels: int = 17,
-                 loss: dict = dict(
-                     type='KeypointMSELoss', use_target_weight=True),
-                 decoder: dict | None = None,
-                 init_cfg: dict | list | None = dict(
-                     type='Normal', layer=['Conv2d'], std=0.001,
-                     bias=0)) -> None:
+    def __init__(
+        self,
+        in_channels: int = 40,
+        out_channels: int = 17,
+        loss: dict = dict(type='KeypointMSELoss', use_target_weight=True),
+        decoder: dict | None = None,
+        init_cfg: dict | list | None = dict(
+            type='Normal', layer=['Conv2d'], std=0.001, bias=0
+        ),
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.out_channels = out_channels
         self.final_layer = nn.Conv2d(in_channels, out_channels, 1)
@@ -52,20 +53,24 @@ class HeatmapHead(BaseModule):
     def loss(self, feats: Sequence[torch.Tensor], data_samples: list) -> dict:
         """Heatmap MSE loss against the packed targets."""
         pred = self.forward(feats)
-        target = torch.stack(
-            [s.gt_fields.heatmaps for s in data_samples]).to(pred)
-        weights = torch.cat([
-            torch.as_tensor(s.gt_instance_labels.keypoint_weights)
-            for s in data_samples
-        ]).to(pred)
+        target = torch.stack([s.gt_fields.heatmaps for s in data_samples]).to(
+            pred
+        )
+        weights = torch.cat(
+            [
+                torch.as_tensor(s.gt_instance_labels.keypoint_weights)
+                for s in data_samples
+            ]
+        ).to(pred)
         return dict(loss_kpt=self.loss_module(pred, target, weights))
 
-    def predict(self,
-                feats: Sequence[torch.Tensor],
-                data_samples: list,
-                flip_feats: Sequence[torch.Tensor] | None = None,
-                shift_heatmap: bool = True
-                ) -> tuple[list[InstanceData], np.ndarray]:
+    def predict(
+        self,
+        feats: Sequence[torch.Tensor],
+        data_samples: list,
+        flip_feats: Sequence[torch.Tensor] | None = None,
+        shift_heatmap: bool = True,
+    ) -> tuple[list[InstanceData], np.ndarray]:
         """Decode keypoints in the original images.
 
         Args:
@@ -83,13 +88,16 @@ class HeatmapHead(BaseModule):
             and ``keypoint_scores`` (1, K); and the heatmaps (B, K, H, W).
         """
         if self.decoder is None:
-            raise RuntimeError('HeatmapHead needs `decoder` (the codec '
-                               'settings) to predict keypoints')
+            raise RuntimeError(
+                'HeatmapHead needs `decoder` (the codec '
+                'settings) to predict keypoints'
+            )
         heatmaps = self.forward(feats)
         if flip_feats is not None:
             flip_indices = data_samples[0].metainfo['flip_indices']
             flipped = flip_heatmaps(
-                self.forward(flip_feats), flip_indices, shift_heatmap)
+                self.forward(flip_feats), flip_indices, shift_heatmap
+            )
             heatmaps = (heatmaps + flipped) * 0.5
         heatmaps = heatmaps.detach().float().cpu().numpy()
         results = []
@@ -97,7 +105,8 @@ class HeatmapHead(BaseModule):
             keypoints, scores = self.decoder.decode(hm)
             keypoints = self._crop_to_image(keypoints, sample.metainfo)
             results.append(
-                InstanceData(keypoints=keypoints, keypoint_scores=scores))
+                InstanceData(keypoints=keypoints, keypoint_scores=scores)
+            )
         return results, heatmaps
 
     @staticmethod

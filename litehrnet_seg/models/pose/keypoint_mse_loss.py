@@ -20,15 +20,19 @@ class KeypointMSELoss(nn.Module):
         loss_weight (float): Scale of the loss. Defaults to 1.0.
     """
 
-    def __init__(self,
-                 use_target_weight: bool = True,
-                 loss_weight: float = 1.0) -> None:
+    def __init__(
+        self, use_target_weight: bool = True, loss_weight: float = 1.0
+    ) -> None:
         super().__init__()
         self.use_target_weight = use_target_weight
         self.loss_weight = loss_weight
 
-    def forward(self, output: torch.Tensor, target: torch.Tensor,
-                target_weights: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        output: torch.Tensor,
+        target: torch.Tensor,
+        target_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Compute the loss.
 
         Args:
@@ -40,9 +44,11 @@ class KeypointMSELoss(nn.Module):
             Tensor: The scalar loss.
         """
         if output.shape != target.shape:
-            raise ValueError(f'heatmap shapes differ: prediction '
-                             f'{tuple(output.shape)} vs target '
-                             f'{tuple(target.shape)}')
+            raise ValueError(
+                f'heatmap shapes differ: prediction '
+                f'{tuple(output.shape)} vs target '
+                f'{tuple(target.shape)}'
+            )
         loss = (output - target).pow(2)
         if self.use_target_weight and target_weights is not None:
             loss = loss * target_weights[:, :, None, None]

@@ -32,14 +32,17 @@ class TopdownPoseEstimator(BaseModel):
         init_cfg (dict, optional): Initialization config.
     """
 
-    def __init__(self,
-                 backbone: dict,
-                 head: dict,
-                 test_cfg: dict | None = None,
-                 data_preprocessor: dict | None = None,
-                 init_cfg: dict | None = None) -> None:
+    def __init__(
+        self,
+        backbone: dict,
+        head: dict,
+        test_cfg: dict | None = None,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg
+        )
         self.backbone = MODELS.build(backbone)
         self.head = MODELS.build(head)
         self.test_cfg = dict(test_cfg or {})
@@ -49,16 +52,19 @@ class TopdownPoseEstimator(BaseModel):
     def _rename_official_keys(state_dict, prefix, *args, **kwargs) -> None:
         old = prefix + _OFFICIAL_HEAD_PREFIX
         for key in [k for k in state_dict if k.startswith(old)]:
-            state_dict[prefix + 'head.' + key[len(old):]] = state_dict.pop(
-                key)
+            state_dict[prefix + 'head.' + key[len(old) :]] = state_dict.pop(
+                key
+            )
 
     def extract_feat(self, inputs: torch.Tensor) -> tuple[torch.Tensor]:
         return self.backbone(inputs)
 
-    def forward(self,
-                inputs: torch.Tensor,
-                data_samples: list | None = None,
-                mode: str = 'tensor'):
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        data_samples: list | None = None,
+        mode: str = 'tensor',
+    ):
         """mmengine's three modes.
 
         Args:
@@ -75,7 +81,8 @@ class TopdownPoseEstimator(BaseModel):
         if mode == 'tensor':
             return self.head(self.extract_feat(inputs))
         raise ValueError(
-            f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+            f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}"
+        )
 
     def predict(self, inputs: torch.Tensor, data_samples: list) -> list:
         """Keypoints in the original images, written into the samples."""
@@ -84,10 +91,14 @@ class TopdownPoseEstimator(BaseModel):
         if self.test_cfg.get('flip_test', True):
             flip_feats = self.extract_feat(inputs.flip(-1))
         instances, heatmaps = self.head.predict(
-            feats, data_samples, flip_feats,
-            self.test_cfg.get('shift_heatmap', True))
-        for sample, pred, hm in zip(data_samples, instances, heatmaps,
-                                    strict=True):
+            feats,
+            data_samples,
+            flip_feats,
+            self.test_cfg.get('shift_heatmap', True),
+        )
+        for sample, pred, hm in zip(
+            data_samples, instances, heatmaps, strict=True
+        ):
             meta = sample.metainfo
             gt = sample.get('gt_instances', InstanceData())
             scale = np.asarray(meta['input_scale'], dtype=np.float32)
