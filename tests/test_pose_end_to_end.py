@@ -82,6 +82,8 @@ def trained(tmp_path_factory):
         str(untrained),
         '--work-dir',
         str(tmp / 'before'),
+        '--show-dir',
+        str(tmp / 'skeletons'),
         '--cfg-options',
         *data_options(),
         cwd=tmp,
@@ -100,7 +102,10 @@ def trained(tmp_path_factory):
         cwd=tmp,
     )
     return dict(
-        tmp=tmp, work_dir=work_dir, before=read_test_metrics(tmp / 'before')
+        tmp=tmp,
+        work_dir=work_dir,
+        before=read_test_metrics(tmp / 'before'),
+        skeletons=sorted((tmp / 'skeletons').rglob('*.png')),
     )
 
 
@@ -142,6 +147,11 @@ def test_test_tool_with_detector_boxes_and_results_json(trained):
     assert results and len(results[0]['keypoints']) == 17 * 3
     # OKS-NMS merged the 118 detections into fewer people.
     assert len(results) < 118
+
+
+def test_show_dir_draws_one_skeleton_overlay_per_person(trained):
+    assert len(trained['skeletons']) == 12
+    assert all(p.stat().st_size > 10_000 for p in trained['skeletons'])
 
 
 def test_demo_writes_skeleton_overlay(trained):
