@@ -7,14 +7,6 @@ from mmseg.registry import MODELS
 import litehrnet_seg  # noqa: F401  (registers LiteHRNet)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def build(arch='18', **init):
     cfg = dict(type='LiteHRNet', arch=arch)
     if init:

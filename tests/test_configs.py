@@ -10,7 +10,6 @@ import pytest
 import torch
 from mmengine import Config
 from mmengine.dataset import Compose
-from mmengine.registry import init_default_scope
 from mmseg.registry import METRICS, MODELS
 
 import litehrnet_seg  # noqa: F401  (registers LiteHRNet and the datasets)
@@ -32,21 +31,6 @@ DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 def _ids(paths):
     return [p.stem for p in paths]
-
-
-@pytest.fixture(autouse=True)
-def mmseg_scope():
-    init_default_scope('mmseg')
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    # Tiny inputs: threading only adds overhead, and oversubscribed CPUs
-    # (parallel jobs) make multi-threaded forwards several times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @functools.cache

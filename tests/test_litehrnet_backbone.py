@@ -71,17 +71,6 @@ EXTRA_18 = dict(
 # ----------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """One intra-op thread: these are tiny tensors, and with the cores
-    shared (e.g. pytest -n or other jobs) OpenMP threads oversubscribe and
-    a 0.05 s forward can take several seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @functools.lru_cache
 def reference_shapes() -> dict:
     with open(REF_DIR / 'state_dict_shapes.json') as f:

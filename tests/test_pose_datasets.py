@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
 
 import litehrnet_seg  # noqa: F401  (registers the modules under test)
@@ -31,11 +30,6 @@ COCO_DET = COCO_DIR / 'test_coco_det_AP_H_56.json'
 MPII_ANN = MPII_DIR / 'test_mpii.json'
 # Annotations of test_coco.json without any labelled keypoint.
 KEYPOINTLESS_IDS = {1202706, 508900}
-
-
-@pytest.fixture(autouse=True)
-def mmseg_scope():
-    init_default_scope('mmseg')
 
 
 def coco(**kwargs) -> CocoDataset:

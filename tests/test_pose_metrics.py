@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mmengine.evaluator import Evaluator
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 from mmseg.registry import DATASETS, METRICS
 from pycocotools.coco import COCO
@@ -28,11 +27,6 @@ DATA = Path(__file__).parent / 'data'
 COCO_ANN = DATA / 'coco' / 'test_coco.json'
 STATS = ('AP', 'AP .5', 'AP .75', 'AP (M)', 'AP (L)')
 STATS += ('AR', 'AR .5', 'AR .75', 'AR (M)', 'AR (L)')
-
-
-@pytest.fixture(autouse=True)
-def mmseg_scope():
-    init_default_scope('mmseg')
 
 
 @pytest.fixture(scope='module')

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 from mmengine import Config
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 from mmseg.registry import DATASETS, METRICS, MODELS
 
@@ -23,19 +22,6 @@ from litehrnet_seg.models.pose.heatmap_head import HeatmapHead
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / 'tests' / 'data'
 MODEL_CFG = ROOT / 'configs/_base_/models/topdown-heatmap_litehrnet18.py'
-
-
-@pytest.fixture(autouse=True)
-def mmseg_scope():
-    init_default_scope('mmseg')
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def oracle_predictions(dataset, codec: MSRAHeatmap) -> list[dict]:

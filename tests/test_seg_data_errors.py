@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, TRANSFORMS
 
 import litehrnet_seg  # noqa: F401  (registers the modules under test)
@@ -29,13 +28,6 @@ CHECKED_PIPELINE = [
     dict(type='LoadAnnotationsChecked'),
     dict(type='CheckSegSample'),
 ]
-
-
-@pytest.fixture(autouse=True)
-def mmseg_scope():
-    # Configs set default_scope='mmseg'; without it the pipeline's
-    # 'LoadAnnotations' would resolve to mmcv's class, not mmseg's.
-    init_default_scope('mmseg')
 
 
 def img_path(root: Path, frame: str) -> Path:
