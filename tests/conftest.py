@@ -1,5 +1,10 @@
 """Shared test setup."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from mmengine.registry import init_default_scope
@@ -23,3 +28,30 @@ def mmseg_scope():
     registries directly need it too (otherwise e.g. 'LoadAnnotations'
     resolves to mmcv's class, not mmseg's)."""
     init_default_scope('mmseg')
+
+
+@pytest.fixture(scope='session')
+def run_tool():
+    """Run a repository script in a fresh Python process, as a user would.
+
+    Returns a function ``run(script, *args, cwd) -> CompletedProcess`` that
+    fails the test with the tail of the output when the script fails.
+    """
+    root = Path(__file__).resolve().parents[1]
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS='2')
+        proc = subprocess.run(
+            [sys.executable, *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert proc.returncode == 0, (
+            f'{args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
+        )
+        return proc
+
+    return run

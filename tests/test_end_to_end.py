@@ -7,10 +7,7 @@ point: the loss must fall and mIoU must rise far above chance.
 """
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,22 +27,6 @@ ITERS = 100
 CHANCE_MIOU = 100 / 19  # uniform guessing over the 19 Cityscapes classes
 
 
-def run_tool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='2')
-    proc = subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, (
-        f'{args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
-    )
-    return proc
-
-
 def read_scalars(work_dir: Path) -> list[dict]:
     """All logged records of every run in ``work_dir``, oldest first."""
     records = []
@@ -59,7 +40,7 @@ def read_scalars(work_dir: Path) -> list[dict]:
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, run_tool):
     """Converted sample + a 100-iteration training run."""
     tmp = tmp_path_factory.mktemp('e2e')
     data_root = tmp / 'cityscapes_sample'
@@ -103,7 +84,7 @@ def test_training_learns_the_frame(trained):
     assert mious[-1] >= mious[0] - 1.0, mious
 
 
-def test_test_tool_reproduces_miou_and_writes_overlay(trained):
+def test_test_tool_reproduces_miou_and_writes_overlay(trained, run_tool):
     work_dir, tmp = trained['work_dir'], trained['tmp']
     val_miou = [r['mIoU'] for r in read_scalars(work_dir) if 'mIoU' in r][-1]
     test_dir = tmp / 'test_dir'
@@ -131,7 +112,7 @@ def test_test_tool_reproduces_miou_and_writes_overlay(trained):
     assert len(overlays) == 1 and overlays[0].stat().st_size > 1000
 
 
-def test_resume_continues_from_last_checkpoint(trained):
+def test_resume_continues_from_last_checkpoint(trained, run_tool):
     work_dir, tmp = trained['work_dir'], trained['tmp']
     more = ITERS + 20
     options = [
