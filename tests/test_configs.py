@@ -15,12 +15,12 @@ from mmseg.registry import METRICS, MODELS
 import litehrnet_seg  # noqa: F401  (registers LiteHRNet and the datasets)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
-# Segmentation configs; the pose configs have their own test file.
+# Segmentation configs; pose and multi-task configs have their own tests.
 CONFIGS = sorted(
     p
     for p in CONFIG_DIR.glob('**/*.py')
     if '_base_' not in p.relative_to(CONFIG_DIR).parts
-    and p.parent.name != 'pose'
+    and p.parent.name == 'litehrnet'
 )
 # Configs named `4xb4-<iters>k_..._512x1024` (and the test submission,
 # which inherits the 160k recipe) are the paper's training recipe.
@@ -163,7 +163,11 @@ def test_full_recipe(path):
     assert cfg.model.backbone.norm_cfg.type == 'SyncBN'
     assert cfg.model.decode_head.norm_cfg.type == 'SyncBN'
     assert cfg.model.pretrained is None
-    assert cfg.model.backbone.get('init_cfg') is None
+    init = cfg.model.backbone.get('init_cfg')
+    if 'init-from' in path.name:  # the documented cross-task init
+        assert init.type == 'Pretrained' and init.prefix == 'backbone.'
+    else:  # the paper trains from scratch
+        assert init is None
     assert cfg.load_from is None and not cfg.resume
     assert cfg.model.test_cfg.mode == 'whole'
 
