@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quickstart on the bundled Cityscapes frame (2-core CPU: ~3 minutes):
+# Quickstart on the bundled Cityscapes frame (2-core CPU: ~2 minutes after setup):
 # set up .venv, convert the sample with the project's converter, train
 # Lite-HRNet-18 + concat head with tools/train.py, score it with
 # tools/test.py and write a colour prediction overlay.
