@@ -12,10 +12,7 @@ task dispatch.
 import itertools
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -72,24 +69,8 @@ def data_options(seg_root: Path) -> list[str]:
     return options
 
 
-def run_tool(*args: str, cwd: Path) -> str:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='2')
-    proc = subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, (
-        f'{args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
-    )
-    return proc.stdout + proc.stderr
-
-
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, run_tool):
     tmp = tmp_path_factory.mktemp('multitask')
     seg_root = tmp / 'cityscapes_sample'
     shutil.copytree(CITYSCAPES, seg_root)

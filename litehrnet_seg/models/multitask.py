@@ -33,7 +33,6 @@ from mmengine.dataset import BaseDataset
 from mmengine.dist import get_dist_info
 from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseDataPreprocessor, BaseModel
-from mmengine.structures import InstanceData, PixelData
 from mmseg.models.segmentors import BaseSegmentor, EncoderDecoder
 from mmseg.registry import DATA_SAMPLERS, DATASETS, METRICS, MODELS
 from mmseg.structures import SegDataSample
@@ -41,6 +40,7 @@ from mmseg.utils import add_prefix
 from torch.utils.data import Dataset, Sampler
 
 from ..structures import PoseDataSample
+from .pose.topdown_pose_estimator import predict_topdown
 
 TASKS = ('seg', 'pose')
 _SAMPLE_TYPES = dict(seg=SegDataSample, pose=PoseDataSample)
@@ -264,28 +264,16 @@ class SegPoseMultiTaskModel(BaseModel):
 
     def predict_pose(self, inputs: torch.Tensor, data_samples: list) -> list:
         """``TopdownPoseEstimator.predict``: keypoints (flip test)."""
-        cfg = self.pose_test_cfg
-        feats = self.extract_feat(inputs)
-        flip_feats = None
-        if cfg.get('flip_test', True):
-            flip_feats = self.extract_feat(inputs.flip(-1))
-        instances, heatmaps = self.head.predict(
-            feats, data_samples, flip_feats, cfg.get('shift_heatmap', True)
+        results = predict_topdown(
+            self.extract_feat,
+            self.head,
+            inputs,
+            data_samples,
+            self.pose_test_cfg,
         )
-        for sample, pred, hm in zip(
-            data_samples, instances, heatmaps, strict=True
-        ):
-            meta = sample.metainfo
-            gt = sample.get('gt_instances', InstanceData())
-            scale = np.asarray(meta['input_scale'], dtype=np.float32)
-            pred.bboxes = gt.get('bboxes', np.zeros((1, 4), np.float32))
-            pred.bbox_scores = gt.get('bbox_scores', np.ones(1, np.float32))
-            pred.areas = np.prod(scale.reshape(-1, 2), axis=1)
-            sample.pred_instances = pred
-            if cfg.get('output_heatmaps', False):
-                sample.pred_fields = PixelData(heatmaps=hm)
+        for sample in results:
             sample.set_metainfo(dict(task='pose'))
-        return data_samples
+        return results
 
 
 # --------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Top-down heatmap pose estimator on the shared Lite-HRNet core."""
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from mmengine.model import BaseModel
@@ -86,26 +88,50 @@ class TopdownPoseEstimator(BaseModel):
 
     def predict(self, inputs: torch.Tensor, data_samples: list) -> list:
         """Keypoints in the original images, written into the samples."""
-        feats = self.extract_feat(inputs)
-        flip_feats = None
-        if self.test_cfg.get('flip_test', True):
-            flip_feats = self.extract_feat(inputs.flip(-1))
-        instances, heatmaps = self.head.predict(
-            feats,
-            data_samples,
-            flip_feats,
-            self.test_cfg.get('shift_heatmap', True),
+        return predict_topdown(
+            self.extract_feat, self.head, inputs, data_samples, self.test_cfg
         )
-        for sample, pred, hm in zip(
-            data_samples, instances, heatmaps, strict=True
-        ):
-            meta = sample.metainfo
-            gt = sample.get('gt_instances', InstanceData())
-            scale = np.asarray(meta['input_scale'], dtype=np.float32)
-            pred.bboxes = gt.get('bboxes', np.zeros((1, 4), np.float32))
-            pred.bbox_scores = gt.get('bbox_scores', np.ones(1, np.float32))
-            pred.areas = np.prod(scale.reshape(-1, 2), axis=1)
-            sample.pred_instances = pred
-            if self.test_cfg.get('output_heatmaps', False):
-                sample.pred_fields = PixelData(heatmaps=hm)
-        return data_samples
+
+
+def predict_topdown(
+    extract_feat: Callable,
+    head: torch.nn.Module,
+    inputs: torch.Tensor,
+    data_samples: list,
+    test_cfg: dict,
+) -> list:
+    """Top-down prediction shared by the pose and multi-task models.
+
+    Args:
+        extract_feat (Callable): Images -> backbone features.
+        head (HeatmapHead): The heatmap head.
+        inputs (Tensor): Normalised crops (B, 3, H, W).
+        data_samples (list[PoseDataSample]): Crop metainfo; receive
+            ``pred_instances`` (and ``pred_fields`` when
+            ``test_cfg['output_heatmaps']``).
+        test_cfg (dict): ``flip_test``, ``shift_heatmap``,
+            ``output_heatmaps``.
+
+    Returns:
+        list[PoseDataSample]: ``data_samples`` with predictions.
+    """
+    feats = extract_feat(inputs)
+    flip_feats = None
+    if test_cfg.get('flip_test', True):
+        flip_feats = extract_feat(inputs.flip(-1))
+    instances, heatmaps = head.predict(
+        feats, data_samples, flip_feats, test_cfg.get('shift_heatmap', True)
+    )
+    for sample, pred, hm in zip(
+        data_samples, instances, heatmaps, strict=True
+    ):
+        meta = sample.metainfo
+        gt = sample.get('gt_instances', InstanceData())
+        scale = np.asarray(meta['input_scale'], dtype=np.float32)
+        pred.bboxes = gt.get('bboxes', np.zeros((1, 4), np.float32))
+        pred.bbox_scores = gt.get('bbox_scores', np.ones(1, np.float32))
+        pred.areas = np.prod(scale.reshape(-1, 2), axis=1)
+        sample.pred_instances = pred
+        if test_cfg.get('output_heatmaps', False):
+            sample.pred_fields = PixelData(heatmaps=hm)
+    return data_samples
