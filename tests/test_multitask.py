@@ -27,13 +27,12 @@ from mmseg.structures import SegDataSample
 from torch.utils.data import Dataset
 
 import litehrnet_seg  # noqa: F401
-from litehrnet_seg.models.multitask import (
+from litehrnet_seg.datasets import (
     MultiTaskDataset,
     TaskBatchSampler,
     TaskSequentialBatchSampler,
-    infer_task,
 )
-from litehrnet_seg.structures import PoseDataSample
+from litehrnet_seg.structures import PoseDataSample, infer_task
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / 'configs' / 'multitask' / 'segpose_litehrnet18_sample.py'

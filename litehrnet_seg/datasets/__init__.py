@@ -2,6 +2,8 @@ from .base_pose_dataset import BaseTopdownPoseDataset, parse_pose_metainfo
 from .cityscapes import CheckedCityscapesDataset
 from .coco_keypoint_dataset import COCO_METAINFO, CocoDataset
 from .mpii_keypoint_dataset import MPII_METAINFO, MpiiDataset
+from .multitask_dataset import MultiTaskDataset
+from .samplers import TaskBatchSampler, TaskSequentialBatchSampler
 from .transforms import (
     CheckSegSample,
     LoadAnnotationsChecked,
@@ -18,5 +20,8 @@ __all__ = [
     'LoadImageFromFileChecked',
     'MPII_METAINFO',
     'MpiiDataset',
+    'MultiTaskDataset',
+    'TaskBatchSampler',
+    'TaskSequentialBatchSampler',
     'parse_pose_metainfo',
 ]

@@ -2,6 +2,12 @@
 (``MpiiPCKAccuracy``) and OKS-NMS, registered in mmseg's ``METRICS``."""
 
 from .functional import oks_iou, oks_nms
-from .metrics import CocoMetric, MpiiPCKAccuracy
+from .metrics import CocoMetric, MpiiPCKAccuracy, TaskFilteredMetric
 
-__all__ = ['CocoMetric', 'MpiiPCKAccuracy', 'oks_iou', 'oks_nms']
+__all__ = [
+    'CocoMetric',
+    'MpiiPCKAccuracy',
+    'TaskFilteredMetric',
+    'oks_iou',
+    'oks_nms',
+]

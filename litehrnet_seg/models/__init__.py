@@ -1,12 +1,6 @@
 from .backbones import LiteHRNet
-from .multitask import (
-    MultiTaskDataPreprocessor,
-    MultiTaskDataset,
-    SegPoseMultiTaskModel,
-    TaskBatchSampler,
-    TaskFilteredMetric,
-    TaskSequentialBatchSampler,
-)
+from .multitask import SegPoseMultiTaskModel
+from .multitask_data_preprocessor import MultiTaskDataPreprocessor
 from .pose import HeatmapHead, KeypointMSELoss, TopdownPoseEstimator
 
 __all__ = [
@@ -14,10 +8,6 @@ __all__ = [
     'KeypointMSELoss',
     'LiteHRNet',
     'MultiTaskDataPreprocessor',
-    'MultiTaskDataset',
     'SegPoseMultiTaskModel',
-    'TaskBatchSampler',
-    'TaskFilteredMetric',
-    'TaskSequentialBatchSampler',
     'TopdownPoseEstimator',
 ]

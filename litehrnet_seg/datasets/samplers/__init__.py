@@ -1,0 +1,3 @@
+from .task_batch_sampler import TaskBatchSampler, TaskSequentialBatchSampler
+
+__all__ = ['TaskBatchSampler', 'TaskSequentialBatchSampler']
