@@ -1,3 +1,9 @@
+from .bad_sample_policy import (
+    BAD_SAMPLE_POLICIES,
+    BadSamplePolicyMixin,
+    check_bad_sample_policy,
+)
+from .bad_sample_report_hook import BadSampleReportHook
 from .base_pose_dataset import BaseTopdownPoseDataset, parse_pose_metainfo
 from .cityscapes import CheckedCityscapesDataset
 from .coco_keypoint_dataset import COCO_METAINFO, CocoDataset
@@ -11,6 +17,9 @@ from .transforms import (
 )
 
 __all__ = [
+    'BAD_SAMPLE_POLICIES',
+    'BadSamplePolicyMixin',
+    'BadSampleReportHook',
     'BaseTopdownPoseDataset',
     'COCO_METAINFO',
     'CheckSegSample',
@@ -23,5 +32,6 @@ __all__ = [
     'MultiTaskDataset',
     'TaskBatchSampler',
     'TaskSequentialBatchSampler',
+    'check_bad_sample_policy',
     'parse_pose_metainfo',
 ]

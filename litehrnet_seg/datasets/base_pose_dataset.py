@@ -29,6 +29,8 @@ import numpy as np
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset
 
+from .bad_sample_policy import BadSamplePolicyMixin
+
 # Copied into every data item (as mmpose does) so that the pipeline (flip,
 # half-body augmentation, target weights) needs no handle on the dataset.
 ITEM_METAINFO_KEYS = (
@@ -158,13 +160,18 @@ def parse_pose_metainfo(metainfo: Mapping, owner: str = 'dataset') -> dict:
     return info
 
 
-class BaseTopdownPoseDataset(BaseDataset):
+class BaseTopdownPoseDataset(BadSamplePolicyMixin, BaseDataset):
     """Base of the top-down pose datasets: one data item per person.
 
     Handles the pose metainfo (parsed with :func:`parse_pose_metainfo`,
     user keys overriding the class's ``METAINFO``) and copies the fields in
     ``ITEM_METAINFO_KEYS`` into every data item returned by
     :meth:`get_data_info`, so the pipeline sees them.
+
+    Takes ``bad_sample_policy`` (``'raise'`` or ``'skip'``, see
+    :mod:`litehrnet_seg.datasets.bad_sample_policy`): subclasses report an
+    annotation that fails their checks with :meth:`bad_sample` and drop it
+    when it returns; pipeline errors are handled by ``prepare_data``.
 
     Subclasses set ``METAINFO`` and implement ``load_data_list``.
     """

@@ -7,6 +7,8 @@ from mmengine.fileio.backends import LocalBackend
 from mmseg.datasets import CityscapesDataset
 from mmseg.registry import DATASETS
 
+from .bad_sample_policy import BadSamplePolicyMixin
+
 __all__ = ['CheckedCityscapesDataset']
 
 CONVERTER_HINT = (
@@ -27,7 +29,7 @@ MAX_LISTED = 5
 
 
 @DATASETS.register_module()
-class CheckedCityscapesDataset(CityscapesDataset):
+class CheckedCityscapesDataset(BadSamplePolicyMixin, CityscapesDataset):
     """Cityscapes dataset that checks its files when it is built.
 
     `Cityscapes <https://arxiv.org/abs/1604.01685>`_ is a semantic
@@ -46,6 +48,13 @@ class CheckedCityscapesDataset(CityscapesDataset):
       ``data_prefix['seg_map_path']``, e.g. the unlabelled test split) are
       not checked for labels.
 
+    With ``bad_sample_policy='skip'`` the images without label (or, with
+    an ``ann_file``, the listed images that do not exist) are logged,
+    counted and dropped instead (an error is still raised when all of them
+    are missing), and samples whose pipeline fails (unreadable file, label
+    ids outside the valid set, size mismatch) are skipped at run time; see
+    :mod:`litehrnet_seg.datasets.bad_sample_policy`.
+
     Args:
         img_suffix (str): Suffix of image files.
             Defaults to ``'_leftImg8bit.png'``.
@@ -55,6 +64,9 @@ class CheckedCityscapesDataset(CityscapesDataset):
             label file exists (one ``exists`` call per file; turn it off for
             slow remote storage). The check that the image folder exists and
             is not empty always runs. Defaults to True.
+        bad_sample_policy (str): ``'raise'`` (fail on the first bad sample,
+            naming its file) or ``'skip'`` (log, count and skip it; not in
+            test mode). Defaults to ``'raise'``.
         **kwargs: Other arguments of
             :class:`mmseg.datasets.BaseSegDataset`, e.g. ``data_root``,
             ``data_prefix``, ``ann_file``, ``pipeline``, ``test_mode``,
@@ -66,12 +78,16 @@ class CheckedCityscapesDataset(CityscapesDataset):
         img_suffix: str = '_leftImg8bit.png',
         seg_map_suffix: str = '_gtFine_labelTrainIds.png',
         check_files: bool = True,
+        bad_sample_policy: str = 'raise',
         **kwargs,
     ) -> None:
         # Set before super().__init__(), which calls load_data_list().
         self.check_files = check_files
         super().__init__(
-            img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            bad_sample_policy=bad_sample_policy,
+            **kwargs,
         )
 
     def load_data_list(self) -> list[dict]:
@@ -120,8 +136,8 @@ class CheckedCityscapesDataset(CityscapesDataset):
         if self.check_files:
             if uses_ann_file:
                 # Only an ann_file can name images that do not exist.
-                self._check_images_exist(data_list)
-            self._check_labels_exist(data_list)
+                data_list = self._check_images_exist(data_list)
+            data_list = self._check_labels_exist(data_list)
         return data_list
 
     def _is_local(self, path: str) -> bool:
@@ -132,12 +148,26 @@ class CheckedCityscapesDataset(CityscapesDataset):
     def _exists(self, path: str) -> bool:
         return fileio.exists(path, backend_args=self.backend_args)
 
-    def _check_images_exist(self, data_list: list[dict]) -> None:
+    def _check_images_exist(self, data_list: list[dict]) -> list[dict]:
+        """Return the items whose image exists (all, or raise)."""
         missing = [
             info['img_path']
             for info in data_list
             if not self._exists(info['img_path'])
         ]
+        if (
+            missing
+            and self.skips_bad_samples
+            and len(missing) < len(data_list)
+        ):
+            for path in missing:
+                self.bad_sample(
+                    f'image {path} listed in ann_file {self.ann_file!r} '
+                    'does not exist',
+                    FileNotFoundError,
+                )
+            gone = set(missing)
+            return [i for i in data_list if i['img_path'] not in gone]
         if missing:
             listed = '\n'.join(f'  {p}' for p in missing[:MAX_LISTED])
             raise FileNotFoundError(
@@ -145,8 +175,10 @@ class CheckedCityscapesDataset(CityscapesDataset):
                 f'ann_file {self.ann_file!r} do not exist'
                 f'{_more(missing)}:\n{listed}\n' + DOWNLOAD_HINT
             )
+        return data_list
 
-    def _check_labels_exist(self, data_list: list[dict]) -> None:
+    def _check_labels_exist(self, data_list: list[dict]) -> list[dict]:
+        """Return the items whose label exists (all, or raise)."""
         missing = [
             info
             for info in data_list
@@ -154,7 +186,16 @@ class CheckedCityscapesDataset(CityscapesDataset):
             and not self._exists(info['seg_map_path'])
         ]
         if not missing:
-            return
+            return data_list
+        if self.skips_bad_samples and len(missing) < len(data_list):
+            for info in missing:
+                self.bad_sample(
+                    f'image {info["img_path"]} has no label map; expected '
+                    f'{info["seg_map_path"]}',
+                    FileNotFoundError,
+                )
+            gone = {id(info) for info in missing}
+            return [info for info in data_list if id(info) not in gone]
         listed = '\n'.join(
             f'  image {info["img_path"]} has no label map; expected '
             f'{info["seg_map_path"]}'

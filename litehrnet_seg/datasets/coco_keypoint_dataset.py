@@ -7,6 +7,7 @@ import numpy as np
 from mmseg.registry import DATASETS
 
 from .base_pose_dataset import BaseTopdownPoseDataset, load_json
+from .integrity.coco import check_coco_annotation
 
 # fmt: off
 _COCO_JOINT_WEIGHTS = [
@@ -78,6 +79,13 @@ class CocoDataset(BaseTopdownPoseDataset):
     have an empty box are skipped (in test mode too, as mmpose does, so
     that evaluating on ground-truth boxes matches mmpose).
 
+    Every annotation is checked when the file is loaded (the checks of
+    ``tools/misc/check_dataset.py``: ``image_id`` names an image,
+    ``keypoints`` holds ``3 * num_keypoints`` finite numbers with flags
+    0/1/2, ``bbox`` is 4 finite numbers with ``w, h >= 0``). A failing
+    annotation raises ``ValueError`` naming the file, annotation id and
+    field, or is logged and dropped with ``bad_sample_policy='skip'``.
+
     Args:
         ann_file (str): COCO person-keypoints json (e.g.
             ``annotations/person_keypoints_val2017.json``). Joined with
@@ -102,6 +110,10 @@ class CocoDataset(BaseTopdownPoseDataset):
         test_mode (bool): Default: False.
         lazy_init (bool): Default: False.
         max_refetch (int): Default: 1000.
+        bad_sample_policy (str): ``'raise'`` (default: a bad annotation or
+            an image that fails to load raises an error naming it) or
+            ``'skip'`` (log, count and skip it; not in test mode). See
+            :mod:`litehrnet_seg.datasets.bad_sample_policy`.
     """
 
     METAINFO: dict = COCO_METAINFO
@@ -121,6 +133,7 @@ class CocoDataset(BaseTopdownPoseDataset):
         test_mode: bool = False,
         lazy_init: bool = False,
         max_refetch: int = 1000,
+        bad_sample_policy: str = 'raise',
     ) -> None:
         name = type(self).__name__
         if data_mode != 'topdown':
@@ -147,6 +160,7 @@ class CocoDataset(BaseTopdownPoseDataset):
             test_mode=test_mode,
             lazy_init=lazy_init,
             max_refetch=max_refetch,
+            bad_sample_policy=bad_sample_policy,
         )
 
     def load_data_list(self) -> list[dict]:
@@ -201,43 +215,30 @@ class CocoDataset(BaseTopdownPoseDataset):
             )
         num_keypoints = self.metainfo['num_keypoints']
         for ann in coco['annotations']:
-            self._check_annotation(ann, images, num_keypoints)
-            images[ann['image_id']][1].append(ann)
+            if self._check_annotation(ann, images, num_keypoints):
+                images[ann['image_id']][1].append(ann)
         return images
 
     def _check_annotation(
         self, ann: dict, images: dict, num_keypoints: int
-    ) -> None:
-        """Raise ``ValueError`` naming file, annotation id and field."""
-        where = (
-            f'{type(self).__name__}: {self.ann_file}: annotation id '
-            f'{ann.get("id", "?")}'
+    ) -> bool:
+        """Check one annotation; False when it is bad and skipped.
+
+        Raises:
+            ValueError: Naming file, annotation id and field, unless
+                ``bad_sample_policy='skip'`` (then the annotation is
+                logged, counted and False is returned).
+        """
+        issues = check_coco_annotation(
+            ann, images, num_keypoints, self.ann_file
         )
-        if 'id' not in ann:
-            raise ValueError(f'{where} has no "id" field')
-        if ann.get('image_id') not in images:
-            raise ValueError(
-                f'{where}: field "image_id" ({ann.get("image_id")!r}) '
-                'names no image in "images"'
-            )
-        if 'keypoints' not in ann:
-            raise ValueError(
-                f'{where} has no "keypoints" field; a COCO person-keypoints '
-                'file (person_keypoints_*.json) is needed, not an instances '
-                'file'
-            )
-        n = len(ann['keypoints'])
-        if n != 3 * num_keypoints:
-            raise ValueError(
-                f'{where}: field "keypoints" has {n} values, expected '
-                f'3 * {num_keypoints} = {3 * num_keypoints} (x, y, v per '
-                'keypoint)'
-            )
-        if len(ann.get('bbox', ())) != 4:
-            raise ValueError(
-                f'{where}: field "bbox" must be [x, y, w, h], got '
-                f'{ann.get("bbox")!r}'
-            )
+        if not issues:
+            return True
+        self.bad_sample(
+            f'{type(self).__name__}: '
+            + '; '.join(issue.message for issue in issues)
+        )
+        return False
 
     def parse_data_info(self, ann: dict, img: dict) -> dict:
         """Build the item of one ground-truth annotation.

@@ -11,6 +11,7 @@ from .base_pose_dataset import (
     check_ann_file,
     load_json,
 )
+from .integrity.mpii import check_mpii_entry
 
 # fmt: off
 _MPII_JOINT_WEIGHTS = [
@@ -102,6 +103,10 @@ class MpiiDataset(BaseTopdownPoseDataset):
         test_mode (bool): Default: False.
         lazy_init (bool): Default: False.
         max_refetch (int): Default: 1000.
+        bad_sample_policy (str): ``'raise'`` (default: a bad annotation or
+            an image that fails to load raises an error naming it) or
+            ``'skip'`` (log, count and skip it; not in test mode). See
+            :mod:`litehrnet_seg.datasets.bad_sample_policy`.
     """
 
     METAINFO: dict = MPII_METAINFO
@@ -121,6 +126,7 @@ class MpiiDataset(BaseTopdownPoseDataset):
         test_mode: bool = False,
         lazy_init: bool = False,
         max_refetch: int = 1000,
+        bad_sample_policy: str = 'raise',
     ) -> None:
         if data_mode != 'topdown':
             raise ValueError(
@@ -141,6 +147,7 @@ class MpiiDataset(BaseTopdownPoseDataset):
             test_mode=test_mode,
             lazy_init=lazy_init,
             max_refetch=max_refetch,
+            bad_sample_policy=bad_sample_policy,
         )
 
     def _load_head_sizes(self, num_anns: int) -> np.ndarray:
@@ -192,37 +199,30 @@ class MpiiDataset(BaseTopdownPoseDataset):
         num_keypoints = self.metainfo['num_keypoints']
         data_list = []
         for idx, ann in enumerate(anns):
-            self._check_entry(ann, idx, num_keypoints)
+            if not self._check_entry(ann, idx, num_keypoints):
+                continue
             item = self.parse_data_info(ann, idx)
             if head_sizes is not None:
                 item['head_size'] = float(head_sizes[idx])
             data_list.append(item)
         return data_list
 
-    def _check_entry(self, ann: dict, idx: int, num_keypoints: int) -> None:
-        """Raise ``ValueError`` naming file, entry and field."""
-        image = ann.get('image', '?') if isinstance(ann, dict) else '?'
-        where = (
-            f'{type(self).__name__}: {self.ann_file}: entry {idx} ({image})'
+    def _check_entry(self, ann: dict, idx: int, num_keypoints: int) -> bool:
+        """Check one entry; False when it is bad and skipped.
+
+        Raises:
+            ValueError: Naming file, entry (index and image) and field,
+                unless ``bad_sample_policy='skip'`` (then the entry is
+                logged, counted and False is returned).
+        """
+        issues = check_mpii_entry(ann, idx, self.ann_file, num_keypoints)
+        if not issues:
+            return True
+        self.bad_sample(
+            f'{type(self).__name__}: '
+            + '; '.join(issue.message for issue in issues)
         )
-        if not isinstance(ann, dict):
-            raise ValueError(f'{where} is not a dict')
-        for field in ('image', 'center', 'scale', 'joints', 'joints_vis'):
-            if field not in ann:
-                raise ValueError(f'{where} has no "{field}" field')
-        if np.shape(ann['center']) != (2,):
-            raise ValueError(f'{where}: field "center" must be [x, y]')
-        joints_shape = np.shape(ann['joints'])
-        if joints_shape != (num_keypoints, 2):
-            raise ValueError(
-                f'{where}: field "joints" has shape {joints_shape}, '
-                f'expected ({num_keypoints}, 2)'
-            )
-        if np.shape(ann['joints_vis']) != (num_keypoints,):
-            raise ValueError(
-                f'{where}: field "joints_vis" has shape '
-                f'{np.shape(ann["joints_vis"])}, expected ({num_keypoints},)'
-            )
+        return False
 
     def parse_data_info(self, ann: dict, idx: int) -> dict:
         """Build the item of one MPII entry.

@@ -28,7 +28,19 @@ test_pipeline = [
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(
-    batch_size=4, dataset=dict(type=dataset_type, pipeline=train_pipeline)
+    batch_size=4,
+    dataset=dict(
+        type=dataset_type,
+        pipeline=train_pipeline,
+        # What a bad sample (image without label, unreadable file, label ids
+        # outside 0..18/255, size mismatch) does during training: 'raise'
+        # stops with an error naming the file; 'skip' logs it, counts it
+        # and trains on another sample. Validation/test always raise. Check
+        # the folder beforehand with tools/misc/check_dataset.py.
+        bad_sample_policy='raise',
+    ),
 )
+# Logs how many bad samples were skipped (bad_sample_policy='skip').
+custom_hooks = [dict(type='BadSampleReportHook')]
 val_dataloader = dict(dataset=dict(type=dataset_type, pipeline=test_pipeline))
 test_dataloader = val_dataloader

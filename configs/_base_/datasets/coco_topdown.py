@@ -42,8 +42,16 @@ train_dataloader = dict(
         ann_file='annotations/person_keypoints_train2017.json',
         data_prefix=dict(img='train2017/'),
         pipeline=train_pipeline,
+        # What a bad sample (malformed keypoints/bbox, NaN, unreadable or
+        # missing image) does during training: 'raise' stops with an error
+        # naming the file (and annotation id/field); 'skip' logs it, counts
+        # it and uses another sample. Validation/test always raise. Check
+        # the folder beforehand with tools/misc/check_dataset.py.
+        bad_sample_policy='raise',
     ),
 )
+# Logs how many bad samples were skipped (bad_sample_policy='skip').
+custom_hooks = [dict(type='BadSampleReportHook')]
 val_dataloader = dict(
     batch_size=32,
     num_workers=4,

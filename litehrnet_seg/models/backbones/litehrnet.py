@@ -69,8 +69,16 @@ ARCH_SETTINGS = {
 }
 
 
+def _is_channels_last(x: torch.Tensor) -> bool:
+    # Also true for channel slices of an NHWC tensor (``chunk`` halves).
+    return x.dim() == 4 and x.stride(1) == 1 and x.shape[1] > 1
+
+
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """Channel shuffle of ShuffleNet (https://arxiv.org/abs/1707.01083).
+
+    Keeps the input's memory format (NCHW or channels_last), so a
+    channels_last network stays channels_last.
 
     Args:
         x (Tensor): Input of shape (N, C, H, W), C divisible by ``groups``.
@@ -80,8 +88,32 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
         Tensor: The shuffled tensor, same shape.
     """
     n, c, h, w = x.shape
+    if _is_channels_last(x):
+        y = x.permute(0, 2, 3, 1).unflatten(3, (groups, c // groups))
+        return y.transpose(3, 4).reshape(n, h, w, c).permute(0, 3, 1, 2)
     x = x.view(n, groups, c // groups, h, w).transpose(1, 2)
     return x.reshape(n, c, h, w)
+
+
+def concat_shuffle(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+    """``channel_shuffle(torch.cat((x1, x2), 1), 2)`` with a single copy.
+
+    The two-group shuffle of a concatenation interleaves the channels of
+    its halves (x1[0], x2[0], x1[1], ...), which is a stack along a new
+    axis after the channel axis. Pure data movement, so bitwise equal to
+    the official cat + shuffle; keeps x1's memory format.
+
+    Args:
+        x1 (Tensor): First half, shape (N, C, H, W).
+        x2 (Tensor): Second half, same shape.
+
+    Returns:
+        Tensor: Shape (N, 2C, H, W).
+    """
+    if _is_channels_last(x1):
+        y = torch.stack((x1.permute(0, 2, 3, 1), x2.permute(0, 2, 3, 1)), 4)
+        return y.flatten(3).permute(0, 3, 1, 2)
+    return torch.stack((x1, x2), 2).flatten(1, 2)
 
 
 def _resize_nearest(x: torch.Tensor, size) -> torch.Tensor:
@@ -90,6 +122,43 @@ def _resize_nearest(x: torch.Tensor, size) -> torch.Tensor:
     if x.shape[-2:] == size:
         return x
     return F.interpolate(x, size=size, mode='nearest')
+
+
+def _bin_matrix(size: int, bins: int, like: torch.Tensor) -> torch.Tensor:
+    """(bins, size) matrix averaging PyTorch's adaptive-pooling bins.
+
+    Bin i covers [floor(i * size / bins), ceil((i + 1) * size / bins)).
+    """
+    i = torch.arange(bins, device=like.device).unsqueeze(1)
+    j = torch.arange(size, device=like.device).unsqueeze(0)
+    start = torch.div(i * size, bins, rounding_mode='floor')
+    end = torch.div((i + 1) * size + bins - 1, bins, rounding_mode='floor')
+    inside = (j >= start) & (j < end)
+    return inside.to(like.dtype) / (end - start).to(like.dtype)
+
+
+def adaptive_avg_pool(x: torch.Tensor, size) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d`` that also exports right for any size.
+
+    Exporters (torch.export, ONNX) lower adaptive pooling to a fixed-kernel
+    pooling derived from the example input, which is wrong (or fails) for
+    sizes whose ratio is not that example's, e.g. sides not divisible by
+    32. While exporting, the same bins are averaged with two small
+    matrices built from the runtime sizes instead (equal up to float
+    rounding); eager and compiled runs keep PyTorch's op.
+
+    Args:
+        x (Tensor): Input of shape (N, C, H, W).
+        size (tuple[int, int]): Output height and width.
+
+    Returns:
+        Tensor: Shape (N, C, *size).
+    """
+    if not torch.compiler.is_exporting():
+        return F.adaptive_avg_pool2d(x, size)
+    rows = _bin_matrix(x.shape[-2], size[0], x)
+    cols = _bin_matrix(x.shape[-1], size[1], x)
+    return rows @ x @ cols.transpose(0, 1)
 
 
 class _CheckpointMixin:
@@ -178,7 +247,7 @@ class Stem(_CheckpointMixin, BaseModule):
         x = self.conv1(x)
         x1, x2 = x.chunk(2, dim=1)
         x2 = self.linear_conv(self.depthwise_conv(self.expand_conv(x2)))
-        return channel_shuffle(torch.cat((self.branch1(x1), x2), dim=1), 2)
+        return concat_shuffle(self.branch1(x1), x2)
 
 
 class CrossResolutionWeighting(BaseModule):
@@ -215,7 +284,7 @@ class CrossResolutionWeighting(BaseModule):
 
     def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
         mini_size = x[-1].shape[-2:]
-        pooled = [F.adaptive_avg_pool2d(s, mini_size) for s in x[:-1]]
+        pooled = [adaptive_avg_pool(s, mini_size) for s in x[:-1]]
         weights = self.conv2(self.conv1(torch.cat(pooled + [x[-1]], dim=1)))
         weights = torch.split(weights, self.channels, dim=1)
         return [
@@ -313,8 +382,7 @@ class ConditionalChannelWeighting(_CheckpointMixin, BaseModule):
             )
         ]
         return [
-            channel_shuffle(torch.cat((h[0], s), dim=1), 2)
-            for h, s in zip(halves, x2, strict=True)
+            concat_shuffle(h[0], s) for h, s in zip(halves, x2, strict=True)
         ]
 
 
@@ -353,7 +421,7 @@ class ShuffleUnit(_CheckpointMixin, BaseModule):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x1, x2 = x.chunk(2, dim=1)
-        return channel_shuffle(torch.cat((x1, self.branch2(x2)), dim=1), 2)
+        return concat_shuffle(x1, self.branch2(x2))
 
 
 def _dw_pw(

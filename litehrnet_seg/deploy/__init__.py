@@ -1,0 +1,29 @@
+"""Deployment: fast inference, ONNX export."""
+
+from .inference_optimizer import (
+    OPTIMIZATION_STEPS,
+    InferenceModel,
+    fold_batch_norms,
+    optimize,
+)
+from .onnx_export import (
+    ParityError,
+    check_parity,
+    export_onnx,
+    onnxruntime_session,
+    session_latency,
+)
+from .tensor_model import TensorModel
+
+__all__ = [
+    'OPTIMIZATION_STEPS',
+    'InferenceModel',
+    'ParityError',
+    'TensorModel',
+    'check_parity',
+    'export_onnx',
+    'fold_batch_norms',
+    'onnxruntime_session',
+    'optimize',
+    'session_latency',
+]

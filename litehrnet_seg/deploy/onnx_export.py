@@ -1,0 +1,159 @@
+"""ONNX export with an onnxruntime parity check.
+
+Uses the ``torch.export``-based exporter (``dynamo=True``). Segmentation
+models get dynamic batch, height and width, and work for sides that are not
+multiples of 32 (the backbone's cross-resolution pooling exports as
+size-driven averaging matrices, see
+:func:`litehrnet_seg.models.backbones.litehrnet.adaptive_avg_pool`). Pose
+models get a dynamic batch for their fixed crop size.
+"""
+
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+class ParityError(RuntimeError):
+    """onnxruntime's output differs from PyTorch's beyond the tolerance."""
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike,
+    example: torch.Tensor,
+    dynamic_hw: bool = True,
+    opset: int = 18,
+    output_name: str = 'output',
+) -> Path:
+    """Export a tensor model to ONNX.
+
+    Args:
+        model (nn.Module): Tensor-in, tensor-out model in eval mode, e.g.
+            :class:`~litehrnet_seg.deploy.TensorModel`.
+        path (str | PathLike): Output ``.onnx`` file.
+        example (Tensor): Example input of shape (N, 3, H, W).
+        dynamic_hw (bool): Make height and width dynamic (segmentation);
+            the batch is always dynamic.
+        opset (int): ONNX opset, at least 17.
+        output_name (str): Name of the graph's output.
+
+    Returns:
+        Path: The written file.
+    """
+    if opset < 17:
+        raise ValueError(f'opset must be >= 17, got {opset}')
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dims = {0: torch.export.Dim('batch', min=1, max=1024)}
+    if dynamic_hw:
+        # Below 32 pixels the stride-32 branch collapses to one pixel and
+        # the exporter would specialise on it.
+        dims[2] = torch.export.Dim('height', min=32, max=8192)
+        dims[3] = torch.export.Dim('width', min=32, max=8192)
+    if example.shape[0] == 1:
+        # torch.export specialises sizes 0 and 1; trace with two images
+        # so the batch stays dynamic.
+        example = example.expand(2, -1, -1, -1).contiguous()
+    tmp = path.with_name(path.name + '.tmp')
+    with torch.no_grad():
+        program = torch.onnx.export(
+            model.eval(),
+            (example,),
+            dynamo=True,
+            opset_version=opset,
+            input_names=['input'],
+            output_names=[output_name],
+            dynamic_shapes=({**dims},),
+            verbose=False,
+        )
+    program.save(str(tmp))
+    # Only a complete file gets the final name.
+    os.replace(tmp, path)
+    return path
+
+
+def onnxruntime_session(path: str | os.PathLike, threads: int | None = None):
+    """An onnxruntime CPU session.
+
+    Args:
+        path (str | PathLike): ONNX file.
+        threads (int, optional): Intra-op threads (None: onnxruntime's
+            default, all cores).
+
+    Returns:
+        onnxruntime.InferenceSession: The session.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(
+        str(path), options, providers=['CPUExecutionProvider']
+    )
+
+
+def run_session(session, x: torch.Tensor) -> np.ndarray:
+    """Run a one-input session on a tensor."""
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: x.detach().cpu().numpy()})[0]
+
+
+def check_parity(
+    session, model: nn.Module, x: torch.Tensor, atol: float = 1e-4
+) -> float:
+    """Max abs difference between onnxruntime and PyTorch on ``x``.
+
+    Args:
+        session: onnxruntime session of the exported model.
+        model (nn.Module): The PyTorch tensor model.
+        x (Tensor): Input.
+        atol (float): Largest accepted max abs difference.
+
+    Returns:
+        float: The max abs difference.
+
+    Raises:
+        ParityError: If the outputs' shapes differ or the difference is
+            above ``atol``.
+    """
+    with torch.no_grad():
+        expected = model(x).cpu().numpy()
+    actual = run_session(session, x)
+    if actual.shape != expected.shape:
+        raise ParityError(
+            f'onnxruntime output shape {actual.shape} != PyTorch '
+            f'{expected.shape} for input {tuple(x.shape)}'
+        )
+    diff = float(np.abs(actual - expected).max())
+    if not diff <= atol:
+        raise ParityError(
+            f'onnxruntime differs from PyTorch by {diff:.3g} (max abs) for '
+            f'input {tuple(x.shape)}; tolerance {atol:g}'
+        )
+    return diff
+
+
+def session_latency(
+    session, x: torch.Tensor, runs: int = 10, warmup: int = 2
+) -> list[float]:
+    """Seconds per ``session.run`` for ``runs`` timed calls."""
+    name = session.get_inputs()[0].name
+    feed = {name: x.detach().cpu().numpy()}
+    times = []
+    for i in range(warmup + runs):
+        start = time.perf_counter()
+        session.run(None, feed)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def median_ms(times: list[float]) -> float:
+    return 1e3 * statistics.median(times)
