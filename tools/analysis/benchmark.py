@@ -102,7 +102,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--amp', action='store_true', help='also time AMP training steps'
     )
     parser.add_argument('--json', help='also write the results here')
+    parser.add_argument(
+        '--tiny',
+        action='store_true',
+        help='smoke-test mode: 64x128 input, 2 runs, 1 warm-up',
+    )
     args = parser.parse_args(argv)
+    if args.tiny:
+        args.shape, args.runs, args.warmup = [64, 128], 2, 1
     if args.peers:
         args.configs += list(PEERS)
     if not args.configs:

@@ -1,0 +1,120 @@
+"""The inference path (BN folding, channels_last) and the layout-keeping
+shuffle equal the eager model; the export-form pooling equals PyTorch's."""
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import revert_sync_batchnorm
+from model_utils import SEG_CONFIG, randomize, real_frame
+
+import litehrnet_seg  # noqa: F401
+from litehrnet_seg.apis.checkpoint_tools import build_model_from_config
+from litehrnet_seg.deploy import TensorModel, fold_batch_norms, optimize
+from litehrnet_seg.models.backbones import litehrnet as lite
+
+# Logits of a realistic model are O(10); fp32 rounding gives ~1e-6.
+ATOL = 1e-4
+
+
+def backbone(arch: str, with_head: bool) -> nn.Module:
+    net = lite.LiteHRNet(arch=arch, with_head=with_head)
+    return randomize(net)
+
+
+class Concat(nn.Module):
+    """All backbone outputs flattened into one tensor, for comparison."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return torch.cat([y.flatten(1) for y in self.net(x)], 1)
+
+
+@pytest.mark.parametrize(
+    'arch,with_head',
+    [('18', True), ('18', False), ('30', True), ('naive_18', True)],
+)
+@pytest.mark.parametrize('size', [(64, 96), (97, 131)])
+def test_optimized_backbone_equals_eager(arch, with_head, size):
+    model = Concat(backbone(arch, with_head))
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model(x)
+        scale = expected.abs().max().item()
+        for steps in [('fold_bn',), ('fold_bn', 'channels_last')]:
+            actual = optimize(model, steps)(x)
+            diff = (actual - expected).abs().max().item()
+            # Random deep nets reach |y| ~ 1e2-1e3 (L30), so relative to
+            # the output scale; float rounding gives ~1e-7.
+            assert diff < 1e-5 * scale, (steps, diff, scale)
+    # The steps did change the network (not an accidental no-op).
+    folded = optimize(model, ('fold_bn',))
+    bns = [
+        m
+        for m in folded.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
+    assert not bns
+    assert expected.abs().max() > 0.1
+
+
+@pytest.fixture(scope='module')
+def seg_model():
+    model = build_model_from_config(str(SEG_CONFIG))
+    return TensorModel(randomize(revert_sync_batchnorm(model)))
+
+
+@pytest.mark.parametrize('size', [None, (77, 135)])
+def test_optimized_seg_model_equals_eager_on_real_frame(seg_model, size):
+    x = real_frame(seg_model, size)
+    fast = optimize(seg_model)
+    with torch.no_grad():
+        expected = seg_model(x)
+        actual = fast(x)
+    assert actual.shape == expected.shape == (1, 19, *expected.shape[-2:])
+    assert (actual - expected).abs().max().item() < ATOL
+    # Predictions, what a user sees, are the same.
+    assert torch.equal(actual.argmax(1), expected.argmax(1))
+    # Input model untouched (optimize works on a copy).
+    assert any(isinstance(m, nn.BatchNorm2d) for m in seg_model.modules())
+
+
+def test_optimize_rejects_unknown_step_and_training_mode(seg_model):
+    with pytest.raises(ValueError, match='Unknown optimization step'):
+        optimize(seg_model, ('fold_bn', 'quantize'))
+    with pytest.raises(ValueError, match='eval mode'):
+        fold_batch_norms(backbone('18', True).train())
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_concat_shuffle_is_bitwise_cat_then_shuffle(channels_last):
+    x = torch.randn(2, 16, 5, 7)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x1, x2 = x.chunk(2, dim=1)
+    # The official formulation, spelled out.
+    cat = torch.cat((x1, x2), 1)
+    ref = cat.reshape(2, 2, 8, 5, 7).transpose(1, 2).reshape(2, 16, 5, 7)
+    out = lite.concat_shuffle(x1, x2)
+    assert torch.equal(out, ref)
+    assert torch.equal(lite.channel_shuffle(cat, 2), ref)
+    assert (
+        out.is_contiguous(memory_format=torch.channels_last) == channels_last
+    )
+
+
+@pytest.mark.parametrize(
+    'in_size,out_size', [((32, 64), (4, 8)), ((63, 125), (8, 16))]
+)
+def test_export_form_pooling_equals_adaptive_pooling(
+    monkeypatch, in_size, out_size
+):
+    x = torch.randn(2, 3, *in_size)
+    expected = F.adaptive_avg_pool2d(x, out_size)
+    monkeypatch.setattr(torch.compiler, 'is_exporting', lambda: True)
+    actual = lite.adaptive_avg_pool(x, out_size)
+    assert actual.shape == expected.shape
+    torch.testing.assert_close(actual, expected, rtol=1e-6, atol=1e-6)

@@ -1,0 +1,368 @@
+"""Inference API and CLI (tools/inference.py): images, folders, videos,
+seg and pose, and the edge inputs users feed them (gray, RGBA, 16-bit,
+tiny, corrupt, empty). Random weights throughout: these tests check
+plumbing, sizes and colours, not accuracy.
+
+One CLI run goes through a subprocess (the real entry point and its exit
+status); the others call ``main()`` in-process to save the ~10 s import.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+from litehrnet_seg.apis import (
+    ImageReadError,
+    InputError,
+    configure_slide_inference,
+    dataset_meta_from_config,
+    inference_segmentor,
+    init_segmentor,
+    label_map,
+    read_image,
+    render_segmentation,
+    task_of_config,
+)
+from litehrnet_seg.apis.input_sources import list_images, output_names
+
+ROOT = Path(__file__).resolve().parents[1]
+SEG_CONFIG = ROOT / (
+    'configs/litehrnet/fcn-concat_litehrnet18_1xb2-300i_cityscapes-sample-'
+    '128x256.py'
+)
+POSE_CONFIG = ROOT / (
+    'configs/pose/topdown-heatmap_litehrnet18_1xb12-120i_coco-sample-'
+    '256x192.py'
+)
+FRAME = ROOT / (
+    'tests/data/cityscapes/leftImg8bit/val/frankfurt/'
+    'frankfurt_000000_000294_leftImg8bit.png'
+)
+COCO = ROOT / 'tests/data/coco'
+
+
+def _load_cli():
+    spec = importlib.util.spec_from_file_location(
+        'inference_cli', ROOT / 'tools/inference.py'
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cli = _load_cli()
+
+
+@pytest.fixture(scope='module')
+def small() -> np.ndarray:
+    """The bundled Cityscapes frame shrunk to 64x128 (BGR uint8)."""
+    return cv2.resize(cv2.imread(str(FRAME)), (128, 64))
+
+
+@pytest.fixture(scope='module')
+def model():
+    torch.manual_seed(0)
+    return init_segmentor(str(SEG_CONFIG), device='cpu')
+
+
+def palette_bgr(model) -> set:
+    return {tuple(c[::-1]) for c in model.dataset_meta['palette']}
+
+
+def colours(image: np.ndarray) -> set:
+    return {tuple(c) for c in np.unique(image.reshape(-1, 3), axis=0)}
+
+
+# --- reading inputs -------------------------------------------------------
+
+
+def test_read_image_converts_gray_rgba_and_16_bit(tmp_path, small):
+    cv2.imwrite(str(tmp_path / 'gray.png'), small[..., 0])
+    rgba = cv2.cvtColor(small, cv2.COLOR_BGR2BGRA)
+    rgba[..., 3] = 0  # fully transparent: colours are still kept
+    cv2.imwrite(str(tmp_path / 'rgba.png'), rgba)
+    cv2.imwrite(str(tmp_path / 'deep.png'), small.astype(np.uint16) * 257)
+    gray = read_image(tmp_path / 'gray.png')
+    assert gray.shape == (64, 128, 3) and gray.dtype == np.uint8
+    assert (gray == small[..., :1]).all()
+    assert (read_image(tmp_path / 'rgba.png') == small).all()
+    # 16-bit -> 8-bit by >> 8: v * 257 >> 8 == v.
+    assert (read_image(tmp_path / 'deep.png') == small).all()
+
+
+@pytest.mark.parametrize(
+    'content, reason',
+    [(b'', 'empty file'), (b'\x89PNG not really', 'cannot decode')],
+)
+def test_read_image_names_bad_files(tmp_path, content, reason):
+    path = tmp_path / 'bad.png'
+    path.write_bytes(content)
+    with pytest.raises(ImageReadError, match=reason) as info:
+        read_image(path)
+    assert str(path) in str(info.value) and info.value.source == str(path)
+    with pytest.raises(ImageReadError, match='missing.png'):
+        read_image(tmp_path / 'missing.png')
+
+
+def test_list_images_sorts_naturally_and_skips_others(tmp_path):
+    for name in ('f10.png', 'f2.JPG', 'f1.png', '.hidden.png', 'notes.txt'):
+        (tmp_path / name).write_bytes(b'x')
+    (tmp_path / 'sub.png').mkdir()
+    names = [p.name for p in list_images(tmp_path)]
+    assert names == ['f1.png', 'f2.JPG', 'f10.png']
+    assert output_names([Path('a.png'), Path('a.jpg'), Path('b.png')]) == [
+        'a_png',
+        'a_jpg',
+        'b',
+    ]
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(InputError, match=str(empty)):
+        list_images(empty)
+
+
+# --- segmentation API -----------------------------------------------------
+
+
+def test_task_of_config():
+    assert task_of_config(Config.fromfile(SEG_CONFIG)) == 'seg'
+    assert task_of_config(Config.fromfile(POSE_CONFIG)) == 'pose'
+    multitask = Config.fromfile(
+        ROOT / 'configs/multitask/segpose_litehrnet18_sample.py'
+    )
+    with pytest.raises(ValueError, match='--task'):
+        task_of_config(multitask)
+
+
+def test_batches_mixed_sizes_in_order(model, small):
+    gray = small.copy()
+    gray[...] = small[..., :1]
+    images = [small, small[:20, :17], gray, small[:1, :1], small]
+    single = inference_segmentor(model, images, batch_size=1)
+    batched = inference_segmentor(model, images, batch_size=3)
+    for image, one, many in zip(images, single, batched, strict=True):
+        assert label_map(many).shape == image.shape[:2]
+        torch.testing.assert_close(
+            many.seg_logits.data, one.seg_logits.data, rtol=1e-4, atol=1e-4
+        )
+
+
+def test_render_uses_the_palette_and_keeps_the_size(model, small):
+    result = inference_segmentor(model, small)[0]
+    mask, overlay = render_segmentation(small, result, model, opacity=0.4)
+    assert mask.shape == overlay.shape == small.shape
+    assert colours(mask) <= palette_bgr(model)
+    assert model.dataset_meta['classes'][0] == 'road'  # Cityscapes meta
+    labels = np.full((5, 6), 255, np.uint8)
+    labels[0, 0] = 0
+    mask, _ = render_segmentation(small[:5, :6], labels, model)
+    assert tuple(mask[0, 0]) == tuple(model.dataset_meta['palette'][0][::-1])
+    assert (mask[1:] == 0).all()  # ignore index: no colour
+    with pytest.raises(ValueError, match='opacity'):
+        render_segmentation(small, result, model, opacity=0)
+
+
+def test_slide_mode_on_large_and_tiny_images(model, small):
+    whole = model.test_cfg
+    configure_slide_inference(model, (256, 512), (256, 512))
+    try:
+        large = cv2.resize(small, (1024, 512))
+        results = inference_segmentor(model, [large, small[:20, :17]])
+        assert label_map(results[0]).shape == (512, 1024)
+        assert label_map(results[1]).shape == (20, 17)
+        assert model.test_cfg.mode == 'slide'
+    finally:
+        model.test_cfg = model.cfg.model.test_cfg = whole
+    with pytest.raises(ValueError, match='must not exceed'):
+        configure_slide_inference(model, (32, 32), (48, 16))
+    # Default stride: 2/3 of the window, as mmseg's Cityscapes configs.
+    configure_slide_inference(model, (512, 1024))
+    assert model.test_cfg.stride == (341, 683)
+    model.test_cfg = model.cfg.model.test_cfg = whole
+
+
+def test_checkpoint_without_meta_loads(tmp_path, model, small):
+    ckpt = tmp_path / 'bare.pth'
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+    loaded = init_segmentor(str(SEG_CONFIG), str(ckpt))
+    assert loaded.dataset_meta['palette'] == model.dataset_meta['palette']
+    torch.testing.assert_close(
+        inference_segmentor(loaded, small)[0].seg_logits.data,
+        inference_segmentor(model, small)[0].seg_logits.data,
+    )
+
+
+# --- CLI ------------------------------------------------------------------
+
+
+def test_cli_folder_with_edge_cases_and_a_bad_file(tmp_path, small):
+    """Subprocess: exit status 1, the bad files named, all others written,
+    slide mode with images smaller than the window."""
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    cv2.imwrite(str(folder / 'a.png'), small)
+    cv2.imwrite(str(folder / 'b_gray.png'), small[..., 0])
+    cv2.imwrite(
+        str(folder / 'c_rgba.png'), cv2.cvtColor(small, cv2.COLOR_BGR2BGRA)
+    )
+    cv2.imwrite(str(folder / 'd_16bit.png'), small.astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / 'e_tiny.jpg'), small[:20, :17])
+    (folder / 'f_broken.png').write_bytes(b'\x89PNG\r\n garbage')
+    (folder / 'g_empty.jpg').write_bytes(b'')
+    (folder / 'notes.txt').write_text('not an image: ignored')
+    out = tmp_path / 'out'
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='2')
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / 'tools/inference.py'),
+            str(SEG_CONFIG),
+            str(folder),
+            '--out-dir',
+            str(out),
+            '--batch-size',
+            '2',
+            '--save-label-ids',
+            '--slide',
+            '--crop-size',
+            '48',
+            '96',
+            '--stride',
+            '32',
+            '64',
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert 'RANDOM weights' in proc.stderr
+    for bad in ('f_broken.png', 'g_empty.jpg'):
+        assert f'error: {folder / bad}:' in proc.stderr
+    assert '5 of 7 inputs written' in proc.stderr
+    assert f'failed: {folder / "f_broken.png"} (cannot decode' in proc.stderr
+    meta = dataset_meta_from_config(Config.fromfile(SEG_CONFIG))
+    palette = {tuple(c[::-1]) for c in meta['palette']}
+    for name, size in [
+        ('a', (64, 128)),
+        ('b_gray', (64, 128)),
+        ('c_rgba', (64, 128)),
+        ('d_16bit', (64, 128)),
+        ('e_tiny', (20, 17)),
+    ]:
+        mask = cv2.imread(str(out / 'masks' / f'{name}.png'))
+        overlay = cv2.imread(str(out / 'overlays' / f'{name}.png'))
+        ids = cv2.imread(str(out / 'label_ids' / f'{name}.png'), -1)
+        assert mask.shape == overlay.shape == (*size, 3), name
+        assert ids.shape == size and ids.dtype == np.uint8 and ids.max() < 19
+        assert colours(mask) <= palette, name
+    # Same pixels in, same prediction out (16-bit scaled by >> 8).
+    same = [
+        cv2.imread(str(out / 'label_ids' / f'{n}.png'), -1)
+        for n in ('a', 'c_rgba', 'd_16bit')
+    ]
+    assert (same[0] == same[1]).all() and (same[0] == same[2]).all()
+    assert not (out / 'masks' / 'f_broken.png').exists()
+    assert sorted(p.name for p in (out / 'masks').iterdir()) == [
+        'a.png',
+        'b_gray.png',
+        'c_rgba.png',
+        'd_16bit.png',
+        'e_tiny.png',
+    ]
+
+
+def test_cli_video_round_trip(tmp_path, small, capsys):
+    video = tmp_path / 'clip.mp4'
+    writer = cv2.VideoWriter(
+        str(video), cv2.VideoWriter_fourcc(*'mp4v'), 5, (128, 64)
+    )
+    for shift in range(3):
+        writer.write(np.roll(small, 8 * shift, axis=1))
+    writer.release()
+    out = tmp_path / 'out'
+    code = cli.main(
+        [str(SEG_CONFIG), str(video), '--out-dir', str(out)]
+        + ['--batch-size', '2', '--opacity', '1']
+    )
+    assert code == 0, capsys.readouterr().err
+    assert '3 of 3 frames written' in capsys.readouterr().out
+    capture = cv2.VideoCapture(str(out / 'overlays' / 'clip.mp4'))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    assert len(frames) == 3 and frames[0].shape == (64, 128, 3)
+    # opacity 1: the frames are colour masks (up to mp4 compression).
+    assert not np.allclose(frames[0], np.roll(small, 0, axis=1), atol=20)
+    # No per-frame files unless --save-frames.
+    assert sorted(p.name for p in out.rglob('*')) == ['clip.mp4', 'overlays']
+
+
+def test_cli_pose_draws_skeletons(tmp_path, capsys):
+    folder = tmp_path / 'people'
+    folder.mkdir()
+    for name in ('000000196141.jpg', '000000040083.jpg'):
+        (folder / name).write_bytes((COCO / name).read_bytes())
+    boxes = tmp_path / 'boxes.json'
+    boxes.write_text(
+        json.dumps({'000000196141.jpg': [[248, 74, 418, 375], [0, 0, 99, 99]]})
+    )
+    out = tmp_path / 'out'
+    code = cli.main(
+        [str(POSE_CONFIG), str(folder), '--out-dir', str(out)]
+        + ['--bboxes', str(boxes), '--score-thr', '0']
+    )
+    assert code == 0, capsys.readouterr().err
+    for name, people in (('000000196141', 2), ('000000040083', 1)):
+        image = cv2.imread(str(folder / f'{name}.jpg'))
+        overlay = cv2.imread(str(out / 'overlays' / f'{name}.png'))
+        assert overlay.shape == image.shape
+        assert (overlay != image).any()  # something was drawn
+        result = json.loads((out / 'keypoints' / f'{name}.json').read_text())
+        assert len(result['people']) == people
+        assert len(result['people'][0]['keypoints']) == 17
+    first = json.loads((out / 'keypoints' / '000000196141.json').read_text())
+    assert first['people'][0]['bbox'] == [248, 74, 418, 375]
+
+
+def test_cli_input_errors(tmp_path, capsys):
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    base = [str(SEG_CONFIG), '--out-dir', str(tmp_path / 'out')]
+    assert cli.main([*base, str(empty)]) == 2
+    assert f'input folder {empty} holds no image files' in (
+        capsys.readouterr().err
+    )
+    missing = tmp_path / 'nope.png'
+    assert cli.main([*base, str(missing)]) == 2
+    assert f'input {missing} does not exist' in capsys.readouterr().err
+    notes = tmp_path / 'notes.txt'
+    notes.write_text('x')
+    assert cli.main([*base, str(notes)]) == 2
+    assert "unknown file type '.txt'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        cli.main([*base, str(notes), '--crop-size', '32', '32'])
+    assert info.value.code == 2
+    assert '--crop-size and --stride need --slide' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(
+            [*base, str(notes), '--slide', '--crop-size', '32', '32']
+            + ['--stride', '48', '16']
+        )
+    assert 'must not exceed --crop-size' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()

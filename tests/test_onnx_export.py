@@ -1,0 +1,101 @@
+"""ONNX export: the CLI exports the bundled-frame seg model and onnxruntime
+matches PyTorch on the real frame, at sizes not divisible by 32 and for a
+batch; a pose model exports with matching heatmaps."""
+
+from pathlib import Path
+
+import cv2
+import pytest
+import torch
+from mmengine.model import revert_sync_batchnorm
+from model_utils import FRAME, ROOT, SEG_CONFIG, randomize, real_frame
+
+from litehrnet_seg.apis import init_model
+from litehrnet_seg.deploy import (
+    ParityError,
+    TensorModel,
+    check_parity,
+    export_onnx,
+    onnxruntime_session,
+)
+
+pytest.importorskip('onnxruntime')
+POSE_CONFIG = (
+    ROOT / 'configs/pose/'
+    'topdown-heatmap_litehrnet18_1xb12-120i_coco-sample-256x192.py'
+)
+COCO_IMAGE = ROOT / 'tests/data/coco/000000197388.jpg'
+
+
+def tensor_model(config: Path, checkpoint: Path | None = None):
+    model = init_model(str(config), str(checkpoint) if checkpoint else None)
+    return TensorModel(revert_sync_batchnorm(model)).eval()
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory, run_tool):
+    """Random-but-realistic weights saved as a checkpoint, exported by the
+    CLI; returns (PyTorch model with those weights, onnx path, CLI log)."""
+    tmp = tmp_path_factory.mktemp('onnx')
+    model = tensor_model(SEG_CONFIG)
+    randomize(model)
+    ckpt = tmp / 'seg.pth'
+    torch.save({'state_dict': model.model.state_dict()}, ckpt)
+    out = tmp / 'seg.onnx'
+    proc = run_tool(
+        'tools/deployment/export_onnx.py',
+        str(SEG_CONFIG),
+        '--checkpoint',
+        str(ckpt),
+        '--out',
+        str(out),
+        '--image',
+        str(FRAME),
+        '--shape',
+        '128',
+        '256',
+        '--runs',
+        '2',
+        cwd=ROOT,
+    )
+    return tensor_model(SEG_CONFIG, ckpt), out, proc.stdout
+
+
+def test_cli_reports_parity_and_latency(exported):
+    _, out, log = exported
+    assert out.is_file()
+    assert 'parity 128x256: max abs diff' in log
+    assert 'parity 77x135: max abs diff' in log  # not divisible by 32
+    assert 'onnxruntime' in log and 'PyTorch eager' in log
+
+
+@pytest.mark.parametrize(
+    'size,batch', [(None, 1), ((77, 135), 1), ((200, 333), 2)]
+)
+def test_onnxruntime_matches_pytorch_on_real_frame(exported, size, batch):
+    model, out, _ = exported
+    session = onnxruntime_session(out, threads=1)
+    x = real_frame(model, size).expand(batch, -1, -1, -1).contiguous()
+    diff = check_parity(session, model, x, atol=1e-4)
+    assert diff < 1e-4
+    # A tolerance below float rounding must fail: the check can fail.
+    with pytest.raises(ParityError, match='max abs'):
+        check_parity(session, model, x, atol=0.0)
+
+
+def test_pose_model_exports_with_matching_heatmaps(tmp_path):
+    model = randomize(tensor_model(POSE_CONFIG))
+    image = cv2.resize(cv2.imread(str(COCO_IMAGE)), (192, 256))
+    chw = torch.from_numpy(image).permute(2, 0, 1).contiguous()
+    x = model.model.data_preprocessor(dict(inputs=[chw]), False)['inputs']
+    path = export_onnx(
+        model, tmp_path / 'pose.onnx', x, dynamic_hw=False, opset=17
+    )
+    session = onnxruntime_session(path, threads=1)
+    assert check_parity(session, model, x) < 1e-4
+    assert check_parity(session, model, x.repeat(3, 1, 1, 1)) < 1e-4
+
+
+def test_export_rejects_old_opset(tmp_path):
+    with pytest.raises(ValueError, match='opset must be >= 17'):
+        export_onnx(torch.nn.Identity(), tmp_path / 'x.onnx', torch.ones(1))
