@@ -15,7 +15,6 @@ FRAME = (
     ROOT / 'tests/data/cityscapes/leftImg8bit/val/frankfurt/'
     'frankfurt_000000_000294_leftImg8bit.png'
 )
-ATOL = 1e-4
 
 
 def randomize(model: nn.Module, seed: int = 0) -> nn.Module:

@@ -98,4 +98,6 @@ def test_pose_model_exports_with_matching_heatmaps(tmp_path):
 
 def test_export_rejects_old_opset(tmp_path):
     with pytest.raises(ValueError, match='opset must be >= 17'):
-        export_onnx(torch.nn.Identity(), tmp_path / 'x.onnx', torch.ones(1))
+        export_onnx(
+            torch.nn.Identity(), tmp_path / 'x.onnx', torch.ones(1), opset=16
+        )
