@@ -37,6 +37,8 @@ def mmcv_requirement() -> str:
 with open('README.md', encoding='utf-8') as f:
     long_description = f.read()
 
+DEPLOY = ['onnx>=1.16', 'onnxscript>=0.3', 'onnxruntime>=1.18']
+
 setup(
     name='litehrnet_seg',
     version=read_version(),
@@ -60,12 +62,16 @@ setup(
         'scipy',  # MPII head boxes (.mat)
         'opencv-python',
         'numpy',
+        'tqdm',  # progress bars (dataset checks, inference CLI)
+        'Pillow',  # image decoding checks
         # mmengine 0.10 resolves `mmseg::` config paths with pkg_resources,
         # which setuptools >= 81 no longer ships.
         'setuptools<81',
     ],
     extras_require={
-        'tests': ['pytest>=7', 'ruff>=0.5'],
+        # ONNX export (torch.export-based exporter) and onnxruntime checks.
+        'deploy': DEPLOY,
+        'tests': ['pytest>=7', 'ruff>=0.5', *DEPLOY],
     },
     zip_safe=False,
 )
