@@ -20,6 +20,7 @@ import os
 import os.path as osp
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from mmengine.config import Config
@@ -239,9 +240,34 @@ def build_model_from_config(config: str | Config) -> torch.nn.Module:
     """
     from mmseg.registry import MODELS
 
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    if isinstance(config, str):
+        cfg = Config.fromfile(resolve_config_path(config))
+    else:
+        cfg = config
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     return MODELS.build(cfg.model)
+
+
+def resolve_config_path(config: str) -> str:
+    """Path of a config file; ``mmseg::x.py`` names mmseg's bundled config
+    ``x.py`` (e.g. ``mmseg::hrnet/fcn_hr18s_4xb2-40k_cityscapes-512x1024.py``).
+
+    Args:
+        config (str): File path or ``mmseg::`` name.
+
+    Returns:
+        str: An existing file path.
+    """
+    if config.startswith('mmseg::'):
+        import mmseg
+
+        root = Path(mmseg.__file__).parent / '.mim' / 'configs'
+        path = root / config[len('mmseg::') :]
+    else:
+        path = Path(config)
+    if not path.is_file():
+        raise FileNotFoundError(f'config {config!r} not found ({path})')
+    return str(path)
 
 
 def map_state_dict(

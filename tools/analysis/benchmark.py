@@ -117,25 +117,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def resolve_config(config: str) -> str:
-    """Path of a config, resolving ``mmseg::`` to mmseg's bundled ones."""
-    if config.startswith('mmseg::'):
-        import mmseg
-
-        root = Path(mmseg.__file__).parent / '.mim' / 'configs'
-        path = root / config[len('mmseg::') :]
-    else:
-        path = Path(config)
-    if not path.is_file():
-        raise FileNotFoundError(f'config {config!r} not found ({path})')
-    return str(path)
-
-
 def build_tensor_model(config: str, device: str) -> TensorModel:
     """Eval-mode tensor model of a config, SyncBN reverted to BN."""
     from mmengine.model import revert_sync_batchnorm
 
-    model = build_model_from_config(resolve_config(config))
+    model = build_model_from_config(config)
     model = revert_sync_batchnorm(model).to(device)
     return TensorModel(model).eval()
 

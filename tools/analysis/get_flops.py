@@ -13,12 +13,15 @@ import sys
 from pathlib import Path
 
 import torch
-from mmengine import Config
 from mmengine.analysis import FlopAnalyzer, parameter_count
-from mmengine.registry import init_default_scope
+from mmengine.model import revert_sync_batchnorm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import litehrnet_seg  # noqa: E402,F401  (registers models, compat layer)
+from litehrnet_seg.apis.checkpoint_tools import (  # noqa: E402
+    build_model_from_config,
+)
+from litehrnet_seg.deploy import TensorModel  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,30 +41,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_model(config: str) -> torch.nn.Module:
-    from mmseg.registry import MODELS
-
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    cfg.model.pop('data_preprocessor', None)
-    model = MODELS.build(cfg.model)
-    model.eval()
-    return model
-
-
-class TensorForward(torch.nn.Module):
-    """Plain tensor-in, logits-out view of an mmseg segmentor."""
-
-    def __init__(self, segmentor: torch.nn.Module) -> None:
-        super().__init__()
-        self.segmentor = segmentor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.segmentor(x, mode='tensor')
+    """Eval-mode model of a config (``mmseg::`` names allowed), SyncBN
+    reverted to BN."""
+    model = build_model_from_config(config)
+    return revert_sync_batchnorm(model).eval()
 
 
 def complexity(model: torch.nn.Module, height: int, width: int) -> dict:
     """FLOPs (mmengine counter) and parameter count for one input size."""
-    wrapped = TensorForward(model)
+    wrapped = TensorModel(model)
     inputs = torch.randn(1, 3, height, width)
     analyzer = FlopAnalyzer(wrapped, inputs)
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
@@ -71,7 +59,7 @@ def complexity(model: torch.nn.Module, height: int, width: int) -> dict:
         shape=(height, width),
         flops=flops,
         params=parameter_count(model)[''],
-        backbone_flops=analyzer.by_module().get('segmentor.backbone', 0),
+        backbone_flops=analyzer.by_module().get('model.backbone', 0),
         skipped_ops=dict(analyzer.unsupported_ops()),
     )
 
