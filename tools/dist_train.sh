@@ -2,6 +2,7 @@
 # Distributed training with torchrun (torch.distributed.run).
 # Usage: bash tools/dist_train.sh CONFIG GPUS [train.py args ...]
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node.
+# PYTHON picks the interpreter (default: python on PATH).
 set -e
 
 CONFIG=$1
@@ -13,7 +14,7 @@ MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
 # Repo root on PYTHONPATH so that `import litehrnet_seg` works uninstalled.
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-python -m torch.distributed.run \
+"${PYTHON:-python}" -m torch.distributed.run \
     --nnodes=$NNODES \
     --node_rank=$NODE_RANK \
     --master_addr=$MASTER_ADDR \

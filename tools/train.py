@@ -26,6 +26,7 @@ from mmengine.runner import Runner  # noqa: E402
 # must be active when mmseg is imported, even if the config has no
 # ``custom_imports``.
 import litehrnet_seg  # noqa: E402,F401
+from litehrnet_seg.utils import prepare_cpu_distributed  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -73,6 +74,8 @@ def build_config(args):
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    # Multi-process on CPUs: gloo, and BN where SyncBN cannot run.
+    prepare_cpu_distributed(cfg, args.launcher)
 
     # work_dir priority: CLI > config > ./work_dirs/<config stem>
     if args.work_dir is not None:
