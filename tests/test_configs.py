@@ -175,7 +175,7 @@ def test_full_recipe(path):
     assert cfg.val_evaluator.type == 'IoUMetric'
     assert cfg.val_evaluator.iou_metrics == ['mIoU']
     ckpt = cfg.default_hooks.checkpoint
-    assert ckpt.type == 'CheckpointHook' and not ckpt.by_epoch
+    assert ckpt.type == 'AtomicCheckpointHook' and not ckpt.by_epoch
     assert ckpt.save_best == 'mIoU' and ckpt.rule == 'greater'
     assert ckpt.interval == iters // 10
 

@@ -6,8 +6,11 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # CheckpointHook with crash-safe saving (atomic checkpoint and
+    # last_checkpoint writes, pruning after the save, --resume skips a
+    # corrupt newest checkpoint). See docs/robust_training.md.
     checkpoint=dict(
-        type='CheckpointHook',
+        type='AtomicCheckpointHook',
         interval=10,
         max_keep_ckpts=3,
         save_best='coco/AP',
@@ -15,6 +18,15 @@ default_hooks = dict(
     ),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='PoseVisualizationHook', draw=False),
+    # --resume restores the random state and, after a mid-epoch
+    # pre-emption checkpoint, the position in the epoch.
+    exact_resume=dict(type='ExactResumeHook'),
+    # SIGTERM (Slurm pre-emption): checkpoint after the current iteration,
+    # then exit; disable with default_hooks.preemption.save_on_sigterm=False.
+    preemption=dict(type='PreemptionCheckpointHook', save_on_sigterm=True),
+    # NaN/Inf loss: 'raise' stops without checkpointing the diverged state;
+    # 'skip' also needs optim_wrapper.type='NonFiniteGuardOptimWrapper'.
+    non_finite=dict(type='NonFiniteLossHook', policy='raise'),
 )
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -46,6 +46,7 @@ optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=0.005, weight_decay=0.0001),
+    clip_grad=None,  # to clip: dict(max_norm=35, norm_type=2)
 )
 param_scheduler = [
     dict(type='PolyLR', eta_min=1e-5, power=0.9, end=300, by_epoch=False)

@@ -128,7 +128,7 @@ def build_tensor_model(config: str, device: str) -> TensorModel:
 
 class PeakMemory:
     """Peak memory while the block runs: CUDA allocator peak, or the
-    process's resident set sampled every millisecond on a CPU.
+    process's resident set sampled every 5 ms on a CPU.
 
     ``peak_mib`` is the increase over the level at entry.
     """
@@ -143,7 +143,7 @@ class PeakMemory:
             return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.001):
+        while not self._stop.wait(0.005):
             self._peak = max(self._peak, self._rss())
 
     def __enter__(self) -> 'PeakMemory':

@@ -1,6 +1,9 @@
 # Lite-HRNet's official pose schedule: Adam lr 2e-3 (total batch 512),
 # linear warmup over 500 iterations, 210 epochs, x0.1 at epochs 170 and 200.
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=2e-3))
+# No gradient clipping (as in Lite-HRNet). To clip, set e.g.
+# clip_grad=dict(_delete_=True, max_norm=35, norm_type=2) in a child config
+# (mmengine's OptimWrapper option; `_delete_` replaces the None).
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=2e-3), clip_grad=None)
 param_scheduler = [
     dict(
         type='LinearLR', begin=0, end=500, start_factor=0.001, by_epoch=False
