@@ -10,7 +10,12 @@ from model_utils import SEG_CONFIG, randomize, real_frame
 
 import litehrnet_seg  # noqa: F401
 from litehrnet_seg.apis.checkpoint_tools import build_model_from_config
-from litehrnet_seg.deploy import TensorModel, fold_batch_norms, optimize
+from litehrnet_seg.deploy import (
+    ProjectThenUpsampleHead,
+    TensorModel,
+    fold_batch_norms,
+    optimize,
+)
 from litehrnet_seg.models.backbones import litehrnet as lite
 
 # Logits of a realistic model are O(10); fp32 rounding gives ~1e-6.
@@ -74,6 +79,8 @@ def test_optimized_seg_model_equals_eager_on_real_frame(seg_model, size):
     with torch.no_grad():
         expected = seg_model(x)
         actual = fast(x)
+    # The concat head now projects before upsampling.
+    assert isinstance(fast.model.model.decode_head, ProjectThenUpsampleHead)
     assert actual.shape == expected.shape == (1, 19, *expected.shape[-2:])
     assert (actual - expected).abs().max().item() < ATOL
     # Predictions, what a user sees, are the same.
@@ -118,3 +125,26 @@ def test_export_form_pooling_equals_adaptive_pooling(
     actual = lite.adaptive_avg_pool(x, out_size)
     assert actual.shape == expected.shape
     torch.testing.assert_close(actual, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_reordered_head_alone_equals_concat_head(seg_model):
+    x = real_frame(seg_model, (64, 96))
+    with torch.no_grad():
+        expected = seg_model(x)
+        actual = optimize(seg_model, ('reorder_head',))(x)
+    assert (actual - expected).abs().max().item() < ATOL
+
+
+def test_reorder_refuses_heads_it_cannot_rewrite(seg_model):
+    head = seg_model.model.decode_head
+    head.concat_input = True  # conv_cat would need the concatenation
+    try:
+        with pytest.raises(ValueError, match='not an HRNetV2-style'):
+            ProjectThenUpsampleHead(head)
+        # optimize leaves such heads alone instead of failing.
+        fast = optimize(seg_model, ('reorder_head',))
+        assert not isinstance(
+            fast.model.model.decode_head, ProjectThenUpsampleHead
+        )
+    finally:
+        head.concat_input = False

@@ -41,3 +41,9 @@ optim_wrapper = dict(clip_grad=None)
 # For automatic LR scaling when the total batch differs (--cfg-options
 # auto_scale_lr.enable=True).
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+# Speed options (see docs/benchmarks.md): `--amp` for mixed precision,
+# env_cfg.cudnn_benchmark (on, from mmseg's default runtime), and
+# torch.compile of the train step through mmengine: `--cfg-options
+# compile=True` (or a dict of torch.compile options). Off by default:
+# compiling costs minutes up front (and a C++ compiler on CPUs).
+compile = False

@@ -5,6 +5,7 @@ from .inference_optimizer import (
     InferenceModel,
     fold_batch_norms,
     optimize,
+    reorder_concat_heads,
 )
 from .onnx_export import (
     ParityError,
@@ -13,17 +14,20 @@ from .onnx_export import (
     onnxruntime_session,
     session_latency,
 )
+from .project_then_upsample_head import ProjectThenUpsampleHead
 from .tensor_model import TensorModel
 
 __all__ = [
     'OPTIMIZATION_STEPS',
     'InferenceModel',
     'ParityError',
+    'ProjectThenUpsampleHead',
     'TensorModel',
     'check_parity',
     'export_onnx',
     'fold_batch_norms',
     'onnxruntime_session',
     'optimize',
+    'reorder_concat_heads',
     'session_latency',
 ]

@@ -6,6 +6,10 @@ logits, tested against 1e-4):
 * ``fold_bn``: every BatchNorm that follows a convolution is folded into
   the convolution's weights and bias (mmcv's ``fuse_conv_bn``), removing
   ~200 BN passes over the feature maps.
+* ``reorder_head``: the HRNetV2 concat head's 1x1 conv runs on each
+  branch before upsampling instead of on the upsampled concatenation
+  (:class:`ProjectThenUpsampleHead`; 3.4 -> 0.6 GFLOPs for Lite-HRNet-18
+  at 512x1024). Models without such a head are left as they are.
 * ``channels_last``: weights and activations in NHWC, where oneDNN's
   depthwise and 1x1 convolutions are several times faster on CPUs (and
   tensor cores are fed on GPUs). The backbone keeps the layout through its
@@ -22,8 +26,13 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import fuse_conv_bn
 
+from .project_then_upsample_head import (
+    ProjectThenUpsampleHead,
+    is_reorderable,
+)
+
 #: Step names, in the order they are applied.
-OPTIMIZATION_STEPS = ('fold_bn', 'channels_last', 'compile')
+OPTIMIZATION_STEPS = ('fold_bn', 'reorder_head', 'channels_last', 'compile')
 
 
 class InferenceModel(nn.Module):
@@ -62,9 +71,28 @@ def fold_batch_norms(model: nn.Module) -> nn.Module:
     return fuse_conv_bn(model)
 
 
+def reorder_concat_heads(model: nn.Module) -> int:
+    """Replace every HRNetV2-style concat ``decode_head`` in ``model`` by
+    its :class:`ProjectThenUpsampleHead`, in place.
+
+    Args:
+        model (nn.Module): Model in eval mode.
+
+    Returns:
+        int: How many heads were replaced.
+    """
+    count = 0
+    for module in list(model.modules()):
+        head = getattr(module, 'decode_head', None)
+        if isinstance(head, nn.Module) and is_reorderable(head):
+            module.decode_head = ProjectThenUpsampleHead(head)
+            count += 1
+    return count
+
+
 def optimize(
     model: nn.Module,
-    steps: tuple[str, ...] = ('fold_bn', 'channels_last'),
+    steps: tuple[str, ...] = ('fold_bn', 'reorder_head', 'channels_last'),
     compile_options: dict | None = None,
 ) -> InferenceModel:
     """Prepare a tensor model for fast inference without changing outputs.
@@ -90,6 +118,8 @@ def optimize(
     model = copy.deepcopy(model).eval()
     if 'fold_bn' in steps:
         model = fold_batch_norms(model)
+    if 'reorder_head' in steps:
+        reorder_concat_heads(model)
     channels_last = 'channels_last' in steps
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
