@@ -6,10 +6,13 @@ logits, tested against 1e-4):
 * ``fold_bn``: every BatchNorm that follows a convolution is folded into
   the convolution's weights and bias (mmcv's ``fuse_conv_bn``), removing
   ~200 BN passes over the feature maps.
-* ``reorder_head``: the HRNetV2 concat head's 1x1 conv runs on each
-  branch before upsampling instead of on the upsampled concatenation
-  (:class:`ProjectThenUpsampleHead`; 3.4 -> 0.6 GFLOPs for Lite-HRNet-18
-  at 512x1024). Models without such a head are left as they are.
+* ``reorder_head`` (optional, not a default): the HRNetV2 concat head's
+  1x1 conv runs on each branch before upsampling instead of on the
+  upsampled concatenation (:class:`ProjectThenUpsampleHead`; 3.4 -> 0.6
+  GFLOPs for Lite-HRNet-18 at 512x1024). Measured *slower* on CPUs
+  (upsampling 320-channel maps is memory-bound and costs more than the
+  saved multiply-adds, docs/benchmarks.md); kept for accelerators where
+  FLOPs dominate. Models without such a head are left as they are.
 * ``channels_last``: weights and activations in NHWC, where oneDNN's
   depthwise and 1x1 convolutions are several times faster on CPUs (and
   tensor cores are fed on GPUs). The backbone keeps the layout through its
@@ -92,7 +95,7 @@ def reorder_concat_heads(model: nn.Module) -> int:
 
 def optimize(
     model: nn.Module,
-    steps: tuple[str, ...] = ('fold_bn', 'reorder_head', 'channels_last'),
+    steps: tuple[str, ...] = ('fold_bn', 'channels_last'),
     compile_options: dict | None = None,
 ) -> InferenceModel:
     """Prepare a tensor model for fast inference without changing outputs.
