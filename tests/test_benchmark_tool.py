@@ -1,0 +1,83 @@
+"""tools/analysis/benchmark.py end to end in tiny mode (no timing
+asserted): every variant, precision, training row and peer is measured and
+reported in the table and the JSON."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEG_CONFIG = (
+    'configs/litehrnet/'
+    'fcn-concat_litehrnet18_1xb2-300i_cityscapes-sample-128x256.py'
+)
+
+
+def load_tool():
+    path = ROOT / 'tools/analysis/benchmark.py'
+    spec = importlib.util.spec_from_file_location('benchmark_tool', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_benchmark_with_peers_and_training(tmp_path, capsys):
+    tool = load_tool()
+    out = tmp_path / 'bench.json'
+    rows = tool.main(
+        [
+            str(ROOT / SEG_CONFIG),
+            '--peers',
+            '--tiny',
+            '--threads',
+            '1',
+            '--variants',
+            'eager',
+            'fold_bn',
+            'channels_last',
+            '--precision',
+            'fp32',
+            'bf16',
+            '--train',
+            '--amp',
+            '--train-batch',
+            '2',  # BiSeNetV2's pooled BN needs two samples
+            '--json',
+            str(out),
+        ]
+    )
+    configs = {r['config'] for r in rows}
+    assert configs == {
+        Path(SEG_CONFIG).stem,
+        'fcn_hr18s_4xb2-40k_cityscapes-512x1024',
+        'bisenetv2_fcn_4xb4-160k_cityscapes-1024x1024',
+    }
+    ours = [r for r in rows if r['config'] == Path(SEG_CONFIG).stem]
+    assert [(r['variant'], r['precision']) for r in ours] == [
+        ('eager', 'fp32'),
+        ('eager', 'bf16'),
+        ('fold_bn', 'fp32'),
+        ('channels_last', 'fp32'),
+        ('train-fp32', 'fp32'),
+        ('train-amp', 'amp'),
+    ]
+    for r in rows:
+        assert r['median_ms'] > 0 and r['p90_ms'] >= r['median_ms']
+        assert r['images_per_s'] > 0 and r['peak_mib'] >= 0
+        assert r['shape'] == [64, 128]
+    saved = json.loads(out.read_text())
+    assert saved['results'] == rows and saved['meta']['threads'] == 1
+    table = capsys.readouterr().out
+    lines = [line for line in table.splitlines() if line.startswith('| ')]
+    assert len(lines) == len(rows) + 1  # header + one per row
+    assert 'fcn_hr18s' in table and '| ratio |' in table
+
+
+def test_unknown_config_is_named(tmp_path):
+    tool = load_tool()
+    try:
+        tool.main(['mmseg::nope/missing.py', '--tiny'])
+    except FileNotFoundError as e:
+        assert 'mmseg::nope/missing.py' in str(e)
+    else:
+        raise AssertionError('expected FileNotFoundError')
