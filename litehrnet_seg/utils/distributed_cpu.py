@@ -93,9 +93,12 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> Config:
             ),
         )
     elif launcher != 'pytorch':
-        raise ValueError(
-            f'launcher {launcher!r} without CUDA is not supported by '
-            'mmengine 0.10 (it calls torch.cuda.set_device); use torchrun '
-            '(tools/dist_train.sh, --launcher pytorch) on CPUs'
+        print_log(
+            f'launcher {launcher!r} without CUDA: mmengine 0.10 calls '
+            'torch.cuda.set_device while initialising it, which fails on '
+            'CPU-only builds; use torchrun (tools/dist_train.sh, '
+            '--launcher pytorch) on CPUs.',
+            logger='current',
+            level=logging.WARNING,
         )
     return cfg
