@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 from .common import (
     bad_number_indices,
+    check_annotated_folder,
     is_number,
-    load_json_file,
     read_image,
-    run_checks,
 )
 from .report import Issue, Report
 
@@ -440,43 +439,14 @@ def check_coco(
     """
     report = Report('coco', root, split)
     pairs = find_coco_files(root, split, ann_file, img_dir)
-    if not pairs:
-        where = f'person_keypoints_{split or "*"}.json'
-        report.add(
-            [
-                Issue(
-                    'no_samples',
-                    root,
-                    f'no COCO annotation file found in {root}: expected '
-                    f'{osp.join(root, "annotations", where)} or a COCO json '
-                    'in the folder (or pass --ann-file)',
-                )
-            ]
-        )
-        return report
-    images: list[CocoImage] = []
-    for path, folder in pairs:
-        report.num_checked += 1
-        if not osp.isfile(path):
-            report.add(
-                [
-                    Issue(
-                        'unreadable_annotation',
-                        path,
-                        f'COCO annotation file {path} does not exist',
-                    )
-                ]
-            )
-            continue
-        content, issue = load_json_file(path, 'COCO annotation file')
-        if issue is not None:
-            report.add([issue])
-            continue
-        issues, found = check_coco_json(content, path, folder)
-        report.add(issues)
-        images.extend(found)
-    report.add(
-        run_checks(check_coco_image, images, nproc, 'coco images', progress)
+    where = f'person_keypoints_{split or "*"}.json'
+    return check_annotated_folder(
+        report,
+        pairs,
+        'COCO',
+        osp.join(root, 'annotations', where),
+        check_coco_json,
+        check_coco_image,
+        nproc,
+        progress,
     )
-    report.num_checked += len(images)
-    return report

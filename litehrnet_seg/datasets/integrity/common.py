@@ -15,7 +15,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..transforms.check_seg_sample import _decode_error
-from .report import Issue
+from .report import Issue, Report
 
 __all__ = [
     'bad_number_indices',
@@ -177,3 +177,67 @@ def shape_of(value: Any) -> tuple | None:
         return np.shape(value)
     except ValueError:
         return None
+
+
+def check_annotated_folder(
+    report: Report,
+    pairs: Sequence[tuple[str, str]],
+    name: str,
+    expected: str,
+    check_json: Callable[[Any, str, str], tuple[list[Issue], list]],
+    check_image: Callable[[Any], list[Issue]],
+    nproc: int,
+    progress: bool,
+) -> Report:
+    """Shared scan of a keypoint dataset: annotation files, then images.
+
+    Args:
+        report (Report): Report to fill.
+        pairs (Sequence[tuple[str, str]]): (annotation file, image folder)
+            pairs found in the dataset folder.
+        name (str): Dataset name for messages, e.g. 'COCO'.
+        expected (str): Where an annotation file was expected, for the
+            message when there is none.
+        check_json (Callable): ``(content, path, folder) -> (issues,
+            images)`` checking one annotation file.
+        check_image (Callable): ``image -> issues`` for one listed image.
+        nproc (int): Worker processes for the images.
+        progress (bool): Show a progress bar.
+
+    Returns:
+        Report: ``report``.
+    """
+    if not pairs:
+        report.add(
+            [
+                Issue(
+                    'no_samples',
+                    report.root,
+                    f'no {name} annotation file found in {report.root}: '
+                    f'expected {expected} or {name} json files in the folder '
+                    '(or pass --ann-file)',
+                )
+            ]
+        )
+        return report
+    images = []
+    for path, folder in pairs:
+        report.num_checked += 1
+        if not os.path.isfile(path):
+            message = f'{name} annotation file {path} does not exist'
+            report.add([Issue('unreadable_annotation', path, message)])
+            continue
+        content, issue = load_json_file(path, f'{name} annotation file')
+        if issue is not None:
+            report.add([issue])
+            continue
+        issues, found = check_json(content, path, folder)
+        report.add(issues)
+        images.extend(found)
+    report.add(
+        run_checks(
+            check_image, images, nproc, f'{name.lower()} images', progress
+        )
+    )
+    report.num_checked += len(images)
+    return report

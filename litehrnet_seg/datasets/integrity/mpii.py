@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 from .common import (
     bad_number_indices,
+    check_annotated_folder,
     is_number,
-    load_json_file,
     read_image,
-    run_checks,
     shape_of,
 )
 from .report import Issue, Report
@@ -312,43 +311,14 @@ def check_mpii(
     """
     report = Report('mpii', root, split)
     pairs = find_mpii_files(root, split, ann_file, img_dir)
-    if not pairs:
-        where = f'mpii_{split or "*"}.json'
-        report.add(
-            [
-                Issue(
-                    'no_samples',
-                    root,
-                    f'no MPII annotation file found in {root}: expected '
-                    f'{osp.join(root, "annotations", where)} or an MPII json '
-                    'in the folder (or pass --ann-file)',
-                )
-            ]
-        )
-        return report
-    images: list[MpiiImage] = []
-    for path, folder in pairs:
-        report.num_checked += 1
-        if not osp.isfile(path):
-            report.add(
-                [
-                    Issue(
-                        'unreadable_annotation',
-                        path,
-                        f'MPII annotation file {path} does not exist',
-                    )
-                ]
-            )
-            continue
-        content, issue = load_json_file(path, 'MPII annotation file')
-        if issue is not None:
-            report.add([issue])
-            continue
-        issues, found = check_mpii_entries(content, path, folder)
-        report.add(issues)
-        images.extend(found)
-    report.add(
-        run_checks(check_mpii_image, images, nproc, 'mpii images', progress)
+    where = f'mpii_{split or "*"}.json'
+    return check_annotated_folder(
+        report,
+        pairs,
+        'MPII',
+        osp.join(root, 'annotations', where),
+        check_mpii_entries,
+        check_mpii_image,
+        nproc,
+        progress,
     )
-    report.num_checked += len(images)
-    return report
