@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import cv2
+import mmcv
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -216,11 +216,9 @@ class Progress:
 
 def write_image(path: Path, image: np.ndarray) -> None:
     """Write an image (any path characters); raise OSError naming it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, data = cv2.imencode(path.suffix, image)
-    if not ok:
+    # mmcv's imwrite encodes by suffix and creates the folder.
+    if not mmcv.imwrite(image, str(path)):
         raise OSError(f'cannot encode {path}')
-    data.tofile(path)
 
 
 def _error_text(error: BaseException) -> str:

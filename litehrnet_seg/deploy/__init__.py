@@ -12,10 +12,11 @@ from .onnx_export import (
     check_parity,
     export_onnx,
     onnxruntime_session,
-    session_latency,
+    run_session,
 )
 from .project_then_upsample_head import ProjectThenUpsampleHead
 from .tensor_model import TensorModel
+from .timing import time_calls
 
 __all__ = [
     'OPTIMIZATION_STEPS',
@@ -29,5 +30,6 @@ __all__ = [
     'onnxruntime_session',
     'optimize',
     'reorder_concat_heads',
-    'session_latency',
+    'run_session',
+    'time_calls',
 ]

@@ -9,8 +9,6 @@ models get a dynamic batch for their fixed crop size.
 """
 
 import os
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +98,7 @@ def onnxruntime_session(path: str | os.PathLike, threads: int | None = None):
 
 
 def run_session(session, x: torch.Tensor) -> np.ndarray:
-    """Run a one-input session on a tensor."""
+    """Run a one-input onnxruntime session on a tensor."""
     name = session.get_inputs()[0].name
     return session.run(None, {name: x.detach().cpu().numpy()})[0]
 
@@ -138,22 +136,3 @@ def check_parity(
             f'input {tuple(x.shape)}; tolerance {atol:g}'
         )
     return diff
-
-
-def session_latency(
-    session, x: torch.Tensor, runs: int = 10, warmup: int = 2
-) -> list[float]:
-    """Seconds per ``session.run`` for ``runs`` timed calls."""
-    name = session.get_inputs()[0].name
-    feed = {name: x.detach().cpu().numpy()}
-    times = []
-    for i in range(warmup + runs):
-        start = time.perf_counter()
-        session.run(None, feed)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return times
-
-
-def median_ms(times: list[float]) -> float:
-    return 1e3 * statistics.median(times)

@@ -33,7 +33,6 @@ import statistics
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import torch
@@ -48,6 +47,7 @@ from litehrnet_seg.deploy import (  # noqa: E402
     export_onnx,
     onnxruntime_session,
     optimize,
+    time_calls,
 )
 
 PEERS = (
@@ -182,20 +182,6 @@ def _release_free_memory() -> None:
         ctypes.CDLL('libc.so.6').malloc_trim(0)
     except (OSError, AttributeError):
         pass
-
-
-def time_calls(fn, runs: int, warmup: int, cuda: bool) -> list[float]:
-    """Seconds per call of ``fn`` for ``runs`` timed calls."""
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
-    times = []
-    for i in range(warmup + runs):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return times
 
 
 def summarise(times: list[float], batch: int, **fields) -> dict:

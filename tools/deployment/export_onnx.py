@@ -31,7 +31,8 @@ from litehrnet_seg.deploy import (  # noqa: E402
     check_parity,
     export_onnx,
     onnxruntime_session,
-    session_latency,
+    run_session,
+    time_calls,
 )
 
 DEFAULT_IMAGE = (
@@ -83,17 +84,6 @@ def preprocess(model: TensorModel, image, size=None) -> torch.Tensor:
     return data['inputs']
 
 
-def torch_latency(model, x, runs: int) -> list[float]:
-    times = []
-    with torch.inference_mode():
-        for i in range(runs + 2):
-            start = time.perf_counter()
-            model(x)
-            if i >= 2:
-                times.append(time.perf_counter() - start)
-    return times
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.getLogger('mmengine').setLevel(logging.ERROR)
@@ -142,8 +132,13 @@ def main(argv=None) -> int:
             print(f'parity {size}: FAILED: {e}', file=sys.stderr)
             failed = True
     x = torch.randn(1, 3, *shape)
-    ort_ms = 1e3 * statistics.median(session_latency(session, x, args.runs))
-    torch_ms = 1e3 * statistics.median(torch_latency(model, x, args.runs))
+    ort_ms = 1e3 * statistics.median(
+        time_calls(lambda: run_session(session, x), args.runs)
+    )
+    with torch.inference_mode():
+        torch_ms = 1e3 * statistics.median(
+            time_calls(lambda: model(x), args.runs)
+        )
     print(
         f'latency {shape[0]}x{shape[1]}, batch 1, '
         f'{torch.get_num_threads()} threads: onnxruntime {ort_ms:.1f} ms, '

@@ -77,9 +77,6 @@ def _is_channels_last(x: torch.Tensor) -> bool:
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """Channel shuffle of ShuffleNet (https://arxiv.org/abs/1707.01083).
 
-    Keeps the input's memory format (NCHW or channels_last), so a
-    channels_last network stays channels_last.
-
     Args:
         x (Tensor): Input of shape (N, C, H, W), C divisible by ``groups``.
         groups (int): Number of groups.
@@ -88,9 +85,6 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
         Tensor: The shuffled tensor, same shape.
     """
     n, c, h, w = x.shape
-    if _is_channels_last(x):
-        y = x.permute(0, 2, 3, 1).unflatten(3, (groups, c // groups))
-        return y.transpose(3, 4).reshape(n, h, w, c).permute(0, 3, 1, 2)
     x = x.view(n, groups, c // groups, h, w).transpose(1, 2)
     return x.reshape(n, c, h, w)
 
