@@ -21,7 +21,7 @@ from litehrnet_seg.apis import (
     convert_checkpoint,
     extract_backbone,
 )
-from litehrnet_seg.apis.checkpoint_tools import infer_arch
+from litehrnet_seg.checkpoint import infer_arch
 from litehrnet_seg.models.backbones.litehrnet import ARCH_SETTINGS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -9,7 +9,7 @@ from mmengine.model import revert_sync_batchnorm
 from model_utils import SEG_CONFIG, randomize, real_frame
 
 import litehrnet_seg  # noqa: F401
-from litehrnet_seg.apis.checkpoint_tools import build_model_from_config
+from litehrnet_seg.checkpoint import build_model
 from litehrnet_seg.deploy import (
     ProjectThenUpsampleHead,
     TensorModel,
@@ -68,7 +68,7 @@ def test_optimized_backbone_equals_eager(arch, with_head, size):
 
 @pytest.fixture(scope='module')
 def seg_model():
-    model = build_model_from_config(str(SEG_CONFIG))
+    model = build_model(str(SEG_CONFIG))
     return TensorModel(randomize(revert_sync_batchnorm(model)))
 
 

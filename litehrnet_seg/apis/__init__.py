@@ -1,6 +1,5 @@
-from .checkpoint_tools import (
+from ..checkpoint import (
     CheckpointMismatchError,
-    ConversionReport,
     convert_checkpoint,
     extract_backbone,
 )
@@ -18,7 +17,6 @@ from .seg_inference import (
 
 __all__ = [
     'CheckpointMismatchError',
-    'ConversionReport',
     'ImageReadError',
     'InputError',
     'configure_slide_inference',

@@ -38,9 +38,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from litehrnet_seg.apis.checkpoint_tools import (  # noqa: E402
-    build_model_from_config,
-)
+from litehrnet_seg.checkpoint import build_model  # noqa: E402
 from litehrnet_seg.deploy import (  # noqa: E402
     OPTIMIZATION_STEPS,
     TensorModel,
@@ -122,7 +120,7 @@ def build_tensor_model(config: str, device: str) -> TensorModel:
     """Eval-mode tensor model of a config, SyncBN reverted to BN."""
     from mmengine.model import revert_sync_batchnorm
 
-    model = build_model_from_config(config)
+    model = build_model(config)
     model = revert_sync_batchnorm(model).to(device)
     return TensorModel(model).eval()
 

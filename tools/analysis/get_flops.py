@@ -18,9 +18,7 @@ from mmengine.model import revert_sync_batchnorm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import litehrnet_seg  # noqa: E402,F401  (registers models, compat layer)
-from litehrnet_seg.apis.checkpoint_tools import (  # noqa: E402
-    build_model_from_config,
-)
+from litehrnet_seg.checkpoint import build_model  # noqa: E402
 from litehrnet_seg.deploy import TensorModel  # noqa: E402
 
 
@@ -40,10 +38,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def build_model(config: str) -> torch.nn.Module:
+def build_bn_model(config: str) -> torch.nn.Module:
     """Eval-mode model of a config (``mmseg::`` names allowed), SyncBN
     reverted to BN."""
-    model = build_model_from_config(config)
+    model = build_model(config)
     return revert_sync_batchnorm(model).eval()
 
 
@@ -67,7 +65,7 @@ def complexity(model: torch.nn.Module, height: int, width: int) -> dict:
 def main(argv=None) -> None:
     args = parse_args(argv)
     logging.getLogger('mmengine').setLevel(logging.ERROR)
-    model = build_model(args.config)
+    model = build_bn_model(args.config)
     shapes = list(zip(args.shape[::2], args.shape[1::2], strict=True))
     print(f'config: {args.config}')
     for height, width in shapes:

@@ -30,9 +30,6 @@ from mmcv.cnn import (
 )
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
-from torch.nn.modules.batchnorm import _BatchNorm
-
-from ..utils import load_state_dict_checked, read_state_dict
 
 # Variants as data: the mmpose-style ``extra`` dict of each named arch.
 _LITE = dict(
@@ -110,10 +107,20 @@ def concat_shuffle(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
     return torch.stack((x1, x2), 2).flatten(1, 2)
 
 
+def _exporting() -> bool:
+    # torch.export / dynamo ONNX, or the TorchScript ONNX exporter's
+    # tracer: both record sizes symbolically, so size-driven code exports
+    # shape-dynamic where PyTorch's own ops would bake constants.
+    return torch.compiler.is_exporting() or torch.jit.is_tracing()
+
+
 def _resize_nearest(x: torch.Tensor, size) -> torch.Tensor:
     # Exact target size: equals the official fixed scale factor whenever
     # that one is defined, and also works for sides not divisible by 32.
-    if x.shape[-2:] == size:
+    # Traced sizes are tensors: comparing them would bake this input's
+    # answer into the graph, so the tracer always resizes (a same-size
+    # nearest resize is the identity, exactly).
+    if not torch.jit.is_tracing() and x.shape[-2:] == size:
         return x
     return F.interpolate(x, size=size, mode='nearest')
 
@@ -148,7 +155,7 @@ def adaptive_avg_pool(x: torch.Tensor, size) -> torch.Tensor:
     Returns:
         Tensor: Shape (N, C, *size).
     """
-    if not torch.compiler.is_exporting():
+    if not _exporting():
         return F.adaptive_avg_pool2d(x, size)
     rows = _bin_matrix(x.shape[-2], size[0], x)
     cols = _bin_matrix(x.shape[-1], size[1], x)
@@ -885,17 +892,22 @@ class LiteHRNet(BaseModule):
         """Initialise weights; a ``Pretrained`` init_cfg loads strictly.
 
         Unlike mmengine's ``Pretrained`` initialisation, a checkpoint that
-        does not fit (another arch, missing keys) raises ``ValueError``
+        does not fit (another arch: missing, unexpected or mismatched keys)
+        raises :class:`~litehrnet_seg.checkpoint.CheckpointMismatchError`
         listing the offending tensors instead of loading half a model.
         """
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            checkpoint = cfg['checkpoint']
-            state = read_state_dict(
-                checkpoint, cfg.get('prefix'), cfg.get('map_location', 'cpu')
+            # Imported here: the checkpoint package imports this module.
+            from ...checkpoint import load_checkpoint
+
+            load_checkpoint(
+                self,
+                cfg['checkpoint'],
+                prefix=cfg.get('prefix'),
+                map_location=cfg.get('map_location', 'cpu'),
             )
-            load_state_dict_checked(self, state, f'checkpoint {checkpoint!r}')
-            self._is_init = True
+            self.is_init = True
             return
         super().init_weights()
 
@@ -929,6 +941,6 @@ class LiteHRNet(BaseModule):
         self._freeze_stages()
         if mode and self.norm_eval:
             for m in self.modules():
-                if isinstance(m, _BatchNorm):
+                if isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm)):
                     m.eval()
         return self

@@ -8,9 +8,6 @@ from mmengine.model import BaseModel
 from mmengine.structures import InstanceData, PixelData
 from mmseg.registry import MODELS
 
-# Official (mmpose 0.x) checkpoints name the head `keypoint_head`.
-_OFFICIAL_HEAD_PREFIX = 'keypoint_head.'
-
 
 @MODELS.register_module()
 class TopdownPoseEstimator(BaseModel):
@@ -18,9 +15,10 @@ class TopdownPoseEstimator(BaseModel):
 
     Same structure and state-dict layout as mmpose 1.x's
     ``TopdownPoseEstimator`` (``backbone.*``, ``head.final_layer.*``);
-    official Lite-HRNet checkpoints (``keypoint_head.*``) load too. Lives in
-    mmseg's registry so ``tools/train.py`` / ``tools/test.py`` run pose
-    configs unchanged. Paper: https://arxiv.org/abs/2104.06403.
+    official Lite-HRNet checkpoints (``keypoint_head.*``) load through
+    :func:`litehrnet_seg.checkpoint.load_checkpoint`, which renames them.
+    Lives in mmseg's registry so ``tools/train.py`` / ``tools/test.py``
+    run pose configs unchanged. Paper: https://arxiv.org/abs/2104.06403.
 
     Args:
         backbone (dict): Backbone config, e.g. ``LiteHRNet`` with
@@ -48,15 +46,6 @@ class TopdownPoseEstimator(BaseModel):
         self.backbone = MODELS.build(backbone)
         self.head = MODELS.build(head)
         self.test_cfg = dict(test_cfg or {})
-        self._register_load_state_dict_pre_hook(self._rename_official_keys)
-
-    @staticmethod
-    def _rename_official_keys(state_dict, prefix, *args, **kwargs) -> None:
-        old = prefix + _OFFICIAL_HEAD_PREFIX
-        for key in [k for k in state_dict if k.startswith(old)]:
-            state_dict[prefix + 'head.' + key[len(old) :]] = state_dict.pop(
-                key
-            )
 
     def extract_feat(self, inputs: torch.Tensor) -> tuple[torch.Tensor]:
         return self.backbone(inputs)
