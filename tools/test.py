@@ -19,7 +19,9 @@ import sys
 # Run from a checkout without installing: put the repo root on the path.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.model import BaseTTAModel, is_model_wrapper  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
@@ -28,6 +30,11 @@ from mmengine.runner import Runner  # noqa: E402
 # must be active when mmseg is imported, even if the config has no
 # ``custom_imports``.
 import litehrnet_seg  # noqa: E402,F401
+from litehrnet_seg.checkpoint import (  # noqa: E402
+    CheckpointError,
+    CheckpointMismatchError,
+    build_model,
+)
 from litehrnet_seg.utils import prepare_cpu_distributed  # noqa: E402
 
 
@@ -132,7 +139,9 @@ def build_config(args):
         stem = osp.splitext(osp.basename(args.config))[0]
         cfg.work_dir = osp.join('./work_dirs', stem)
 
-    cfg.load_from = args.checkpoint
+    # The checkpoint is loaded strictly by main(), not by the Runner
+    # (mmengine's Runner loads with strict=False).
+    cfg.load_from = None
 
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -174,13 +183,33 @@ def build_config(args):
     return cfg
 
 
+def segmentor_of(model: torch.nn.Module) -> torch.nn.Module:
+    """The model that checkpoints describe, inside DDP / TTA wrappers."""
+    if is_model_wrapper(model):
+        model = model.module
+    if isinstance(model, BaseTTAModel):
+        model = model.module
+    return model
+
+
 def main(argv=None):
-    """Build the runner from the config and test the checkpoint."""
-    cfg = build_config(parse_args(argv))
+    """Check the checkpoint, build the runner and test the checkpoint."""
+    args = parse_args(argv)
+    cfg = build_config(args)
+    # Strict load before the Runner exists: a checkpoint of another
+    # architecture or task stops here, before any work_dir is written.
+    try:
+        checked = build_model(
+            args.config, args.checkpoint, cfg_options=args.cfg_options
+        )
+    except (CheckpointError, CheckpointMismatchError) as e:
+        sys.exit(f'error: {e}')
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
+    segmentor_of(runner.model).load_state_dict(checked.state_dict())
+    del checked
     runner.test()
 
 

@@ -2,9 +2,11 @@
 
 Reads official Lite-HRNet / mmpose 0.x pose files (``keypoint_head.*``),
 mmpose 1.x files, plain backbone state dicts and this package's seg / pose
-checkpoints; prints what was matched, renamed and dropped. Exits with
-status 1, listing the missing keys and shape mismatches, when the
-checkpoint is of another architecture (nothing is written then).
+checkpoints; prints what was matched and renamed. Exits with status 1,
+listing the missing, unexpected and mismatched keys by module, when the
+checkpoint is of another architecture or task (nothing is written then);
+``--allow-new-head`` accepts another task's checkpoint (the backbone is
+still checked strictly) and lists the head tensors it skipped.
 
     python tools/checkpoint/convert.py SRC CONFIG [--out DST]
         [--allow-new-head]
@@ -53,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = parse_args(argv)
     # Imported here so that --help does not wait for torch and mmseg.
-    from litehrnet_seg.apis import CheckpointMismatchError, convert_checkpoint
+    from litehrnet_seg.checkpoint import (
+        CheckpointError,
+        CheckpointMismatchError,
+        convert_checkpoint,
+    )
 
     try:
         report = convert_checkpoint(
@@ -63,10 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         print(e.report.format())
         print(f'error: {e}', file=sys.stderr)
         return 1
-    except (ValueError, RuntimeError, FileNotFoundError) as e:
+    except (CheckpointError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     print(report.format())
+    if args.out:
+        print(f'written: {args.out}')
     return 0
 
 

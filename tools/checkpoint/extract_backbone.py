@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = parse_args(argv)
     # Imported here so that --help does not wait for torch and mmseg.
-    from litehrnet_seg.apis import extract_backbone
+    from litehrnet_seg.checkpoint import extract_backbone
 
     try:
         meta = extract_backbone(args.src, args.dst, args.keep_prefix)

@@ -15,16 +15,16 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import litehrnet_seg  # noqa: F401  (registers the models)
-from litehrnet_seg.apis import (
+from litehrnet_seg.checkpoint import (
     CheckpointMismatchError,
-    ConversionReport,
+    MatchReport,
     convert_checkpoint,
     extract_backbone,
+    infer_arch,
 )
-from litehrnet_seg.checkpoint import infer_arch
 from litehrnet_seg.models.backbones.litehrnet import ARCH_SETTINGS
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SEG_CFG = osp.join(
     REPO,
     'configs/litehrnet/fcn-concat_litehrnet18_4xb4-80k_cityscapes-512x1024.py',
@@ -178,7 +178,7 @@ def test_official_layout_converts_to_identical_outputs(
 ):
     dst = str(tmp_path / 'converted.pth')
     report = convert_checkpoint(official_ckpt, POSE_CFG, dst)
-    assert isinstance(report, ConversionReport) and report.ok
+    assert isinstance(report, MatchReport) and report.ok
     assert report.renamed == {
         'keypoint_head.final_layer.weight': 'head.final_layer.weight',
         'keypoint_head.final_layer.bias': 'head.final_layer.bias',
