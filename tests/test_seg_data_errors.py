@@ -15,6 +15,7 @@ import torch
 from mmseg.registry import DATASETS, TRANSFORMS
 
 import litehrnet_seg  # noqa: F401  (registers the modules under test)
+from litehrnet_seg.datasets import DataError
 
 H, W = 32, 64
 FRAMES = ('aachen_000000_000019', 'bremen_000001_000019')
@@ -120,7 +121,7 @@ def test_missing_label_names_image_and_expected_label(tmp_path):
     frame = FRAMES[1]
     label_path(tmp_path, frame).unlink()
 
-    with pytest.raises(FileNotFoundError) as exc:
+    with pytest.raises(DataError) as exc:
         build_dataset(tmp_path)
     msg = str(exc.value)
     assert str(img_path(tmp_path, frame)) in msg
@@ -137,7 +138,7 @@ def test_missing_label_folder_is_reported(tmp_path):
         label_path(tmp_path, frame).parent.rmdir()
     (tmp_path / 'gtFine' / 'train').rmdir()
 
-    with pytest.raises(FileNotFoundError) as exc:
+    with pytest.raises(DataError) as exc:
         build_dataset(tmp_path)
     msg = str(exc.value)
     assert '2 of 2' in msg
@@ -178,7 +179,7 @@ def test_ann_file_listing_missing_image(tmp_path):
         'aachen/aachen_000000_000019\naachen/aachen_000099_000019\n'
     )
 
-    with pytest.raises(FileNotFoundError) as exc:
+    with pytest.raises(DataError) as exc:
         build_dataset(tmp_path, ann_file='train.txt')
     msg = str(exc.value)
     assert str(img_path(tmp_path, 'aachen_000099_000019')) in msg
@@ -189,23 +190,11 @@ def test_lazy_init_checks_on_full_init(tmp_path):
     make_cityscapes(tmp_path)
     label_path(tmp_path, FRAMES[0]).unlink()
     ds = build_dataset(tmp_path, lazy_init=True)  # nothing listed yet
-    with pytest.raises(FileNotFoundError, match=FRAMES[0]):
+    with pytest.raises(DataError, match=FRAMES[0]):
         ds.full_init()
 
 
 # -------------------------------------------------------- unreadable files
-
-
-def test_corrupt_image_mmcv_loader_names_file(tmp_path):
-    # mmcv's own LoadImageFromFile already names a corrupt image.
-    make_cityscapes(tmp_path)
-    bad = img_path(tmp_path, FRAMES[0])
-    bad.write_bytes(b'this is not a png')
-    ds = build_dataset(tmp_path)  # test_mode=False: training behaviour
-
-    with pytest.raises(AssertionError) as exc:
-        ds[0]
-    assert str(bad) in str(exc.value)
 
 
 @pytest.mark.parametrize('content', [b'this is not a png', b''])
@@ -219,10 +208,10 @@ def test_corrupt_image_checked_loader_names_file(tmp_path, content, backend):
     ] + CHECKED_PIPELINE[1:]
     ds = build_dataset(tmp_path, pipeline=pipeline)
 
-    with pytest.raises(OSError) as exc:
+    with pytest.raises(DataError) as exc:
         ds[0]
-    assert str(bad) in str(exc.value)
-    assert 'Cannot decode image' in str(exc.value)
+    assert exc.value.kind == 'unreadable_image' and exc.value.path == str(bad)
+    assert f'Cannot decode image file {bad}' in str(exc.value)
 
 
 def test_truncated_label_checked_loader_names_file(tmp_path):
@@ -231,10 +220,10 @@ def test_truncated_label_checked_loader_names_file(tmp_path):
     bad.write_bytes(bad.read_bytes()[:40])
     ds = build_dataset(tmp_path, pipeline=CHECKED_PIPELINE)
 
-    with pytest.raises(OSError) as exc:
+    with pytest.raises(DataError) as exc:
         ds[0]
-    assert str(bad) in str(exc.value)
-    assert 'Cannot decode label' in str(exc.value)
+    assert exc.value.kind == 'unreadable_label'
+    assert f'Cannot decode label file {bad}' in str(exc.value)
 
 
 @pytest.mark.parametrize('content', [b'this is not a png', b''])
@@ -250,17 +239,20 @@ def test_corrupt_label_checked_loader_names_file(tmp_path, content, backend):
     ]
     ds = build_dataset(tmp_path, pipeline=pipeline)
 
-    with pytest.raises(OSError) as exc:
+    with pytest.raises(DataError) as exc:
         ds[0]
-    assert str(bad) in str(exc.value)
+    assert f'Cannot decode label file {bad}' in str(exc.value)
 
 
 def test_file_deleted_after_build_is_named(tmp_path):
     make_cityscapes(tmp_path)
     ds = build_dataset(tmp_path, pipeline=CHECKED_PIPELINE)
-    label_path(tmp_path, FRAMES[0]).unlink()
-    with pytest.raises(FileNotFoundError, match=FRAMES[0]):
+    missing = label_path(tmp_path, FRAMES[0])
+    missing.unlink()
+    with pytest.raises(DataError) as exc:
         ds[0]
+    assert exc.value.kind == 'missing_label'
+    assert f'label file {missing} does not exist' in str(exc.value)
 
 
 # ------------------------------------------------------ bad label content
@@ -275,11 +267,13 @@ def test_invalid_label_value_names_label_and_value(tmp_path, value):
     write_png(bad, label)
     ds = build_dataset(tmp_path)
 
-    with pytest.raises(ValueError) as exc:
+    with pytest.raises(DataError) as exc:
         ds[0]
+    assert exc.value.kind == 'invalid_label_id'
     msg = str(exc.value)
-    assert str(bad) in msg
-    assert f'{value} (3 px)' in msg
+    assert f'label {bad} (image' in msg
+    assert f'holds invalid values {value} (3 px); valid are train ids 0..18 '
+    'and the ignore index 255' in msg
     assert '0..18' in msg
     ds[1]  # the other, valid sample still loads
 
@@ -292,7 +286,7 @@ def test_raw_label_ids_list_at_most_ten_values(tmp_path):
     write_png(bad, raw.astype(np.uint8))
     ds = build_dataset(tmp_path)
 
-    with pytest.raises(ValueError) as exc:
+    with pytest.raises(DataError) as exc:
         ds[0]
     msg = str(exc.value)
     assert str(bad) in msg
@@ -308,13 +302,12 @@ def test_image_label_size_mismatch_names_both(tmp_path):
     write_png(bad, valid_label()[:, : W // 2])
     ds = build_dataset(tmp_path)
 
-    with pytest.raises(ValueError) as exc:
+    with pytest.raises(DataError) as exc:
         ds[0]
+    assert exc.value.kind == 'size_mismatch'
     msg = str(exc.value)
-    assert str(img_path(tmp_path, FRAMES[0])) in msg
-    assert str(bad) in msg
-    assert f'is {H}x{W} but label' in msg
-    assert f'is {H}x{W // 2}' in msg
+    assert f'label {bad} is {H}x{W // 2} but image' in msg
+    assert f'{img_path(tmp_path, FRAMES[0])} is {H}x{W} (HxW)' in msg
 
 
 def test_colour_label_is_rejected(tmp_path):
@@ -323,8 +316,9 @@ def test_colour_label_is_rejected(tmp_path):
     write_png(bad, np.zeros((H, W, 3), np.uint8))
     ds = build_dataset(tmp_path)
 
-    with pytest.raises(ValueError, match='single-channel') as exc:
+    with pytest.raises(DataError, match='single-channel') as exc:
         ds[0]
+    assert exc.value.kind == 'bad_label_format'
     assert str(bad) in str(exc.value)
 
 
@@ -344,7 +338,7 @@ def test_check_seg_sample_custom_classes_and_dtypes():
         gt_seg_map=np.array([[0, 3], [-2, -1]], np.int64),
         seg_map_path='x.png',
     )
-    with pytest.raises(ValueError, match=r'x\.png.*-2 \(1 px\), 3 \(1 px\)'):
+    with pytest.raises(DataError, match=r'x\.png.*-2 \(1 px\), 3 \(1 px\)'):
         check(bad)
 
 
@@ -352,3 +346,32 @@ def test_check_seg_sample_needs_a_label():
     check = TRANSFORMS.build(dict(type='CheckSegSample'))
     with pytest.raises(KeyError, match='LoadAnnotations'):
         check(dict(img=np.zeros((2, 2, 3), np.uint8), img_path='a.png'))
+
+
+@pytest.mark.parametrize(
+    'reduce_zero_label, label_map', [(False, None), (True, {3: 7, 0: 1})]
+)
+def test_checked_annotations_equal_mmseg(
+    tmp_path, reduce_zero_label, label_map
+):
+    label = np.arange(H * W, dtype=np.uint8).reshape(H, W) % 6
+    label[0, :5] = 255
+    write_png(tmp_path / 'l.png', label)
+    results = {}
+    for kind in ('LoadAnnotations', 'LoadAnnotationsChecked'):
+        load = TRANSFORMS.build(dict(type=kind))
+        results[kind] = load(
+            dict(
+                seg_map_path=str(tmp_path / 'l.png'),
+                reduce_zero_label=reduce_zero_label,
+                label_map=label_map,
+                seg_fields=[],
+            )
+        )
+    ours, theirs = (
+        results['LoadAnnotationsChecked'],
+        results['LoadAnnotations'],
+    )
+    np.testing.assert_array_equal(ours['gt_seg_map'], theirs['gt_seg_map'])
+    assert ours['gt_seg_map'].dtype == np.uint8
+    assert ours['seg_fields'] == ['gt_seg_map']

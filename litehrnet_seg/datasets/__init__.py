@@ -1,12 +1,13 @@
-from .bad_sample_policy import (
-    BAD_SAMPLE_POLICIES,
-    BadSamplePolicyMixin,
-    check_bad_sample_policy,
-)
-from .bad_sample_report_hook import BadSampleReportHook
 from .base_pose_dataset import BaseTopdownPoseDataset, parse_pose_metainfo
 from .cityscapes import CheckedCityscapesDataset
 from .coco_keypoint_dataset import COCO_METAINFO, CocoDataset
+from .integrity import (
+    BAD_SAMPLE_POLICIES,
+    BadSamplePolicyMixin,
+    BadSampleReportHook,
+    DataError,
+    check_bad_sample_policy,
+)
 from .mpii_keypoint_dataset import MPII_METAINFO, MpiiDataset
 from .multitask_dataset import MultiTaskDataset
 from .samplers import TaskBatchSampler, TaskSequentialBatchSampler
@@ -25,6 +26,7 @@ __all__ = [
     'CheckSegSample',
     'CheckedCityscapesDataset',
     'CocoDataset',
+    'DataError',
     'LoadAnnotationsChecked',
     'LoadImageFromFileChecked',
     'MPII_METAINFO',

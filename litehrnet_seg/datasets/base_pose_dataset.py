@@ -29,7 +29,7 @@ import numpy as np
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset
 
-from .bad_sample_policy import BadSamplePolicyMixin
+from .integrity import BadSamplePolicyMixin, DataError
 
 # Copied into every data item (as mmpose does) so that the pipeline (flip,
 # half-body augmentation, target weights) needs no handle on the dataset.
@@ -169,9 +169,10 @@ class BaseTopdownPoseDataset(BadSamplePolicyMixin, BaseDataset):
     :meth:`get_data_info`, so the pipeline sees them.
 
     Takes ``bad_sample_policy`` (``'raise'`` or ``'skip'``, see
-    :mod:`litehrnet_seg.datasets.bad_sample_policy`): subclasses report an
-    annotation that fails their checks with :meth:`bad_sample` and drop it
-    when it returns; pipeline errors are handled by ``prepare_data``.
+    :mod:`litehrnet_seg.datasets.integrity.bad_sample_policy`): subclasses
+    hand the errors of annotations that fail their checks to
+    :meth:`reject_samples` and drop those annotations when it returns;
+    pipeline errors are handled by ``prepare_data``.
 
     Subclasses set ``METAINFO`` and implement ``load_data_list``.
     """
@@ -268,7 +269,9 @@ def load_json(path: str, what: str, owner: str) -> Any:
     try:
         with open(path, encoding='utf-8') as f:
             return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(
-            f'{owner}: {what} {path} is not valid json: {e}'
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(
+            f'{owner}: {what} {path} is not valid json: {e}',
+            path,
+            'unreadable_annotation',
         ) from e

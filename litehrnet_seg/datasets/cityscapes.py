@@ -1,15 +1,16 @@
 """Cityscapes dataset that fails early, and clearly, on incomplete data."""
 
 import os.path as osp
+from collections.abc import Sequence
 
 import mmengine.fileio as fileio
 from mmengine.fileio.backends import LocalBackend
 from mmseg.datasets import CityscapesDataset
 from mmseg.registry import DATASETS
 
-from .bad_sample_policy import BadSamplePolicyMixin
+from .integrity import BadSamplePolicyMixin, DataError
 
-__all__ = ['CheckedCityscapesDataset']
+__all__ = ['CheckedCityscapesDataset', 'find_frames']
 
 CONVERTER_HINT = (
     'The *_gtFine_labelTrainIds.png label maps are not part of the '
@@ -24,8 +25,39 @@ DOWNLOAD_HINT = (
     'data_root, giving data_root/leftImg8bit/{train,val,test}/<city>/ and '
     'data_root/gtFine/{train,val,test}/<city>/.'
 )
-# How many offending files an error message lists before summarising.
-MAX_LISTED = 5
+
+
+def find_frames(
+    folder: str, suffixes: Sequence[str], backend_args: dict | None = None
+) -> dict[str, dict[str, str]]:
+    """Find the Cityscapes frames under ``folder`` by file suffix.
+
+    The one place that knows how frames are found: the dataset lists its
+    images with it, the converter its annotation files.
+
+    Args:
+        folder (str): Searched recursively (e.g. ``leftImg8bit/train``).
+        suffixes (Sequence[str]): File suffixes, e.g.
+            ``['_gtFine_polygons.json', '_gtFine_labelIds.png']``.
+        backend_args (dict, optional): mmengine file backend arguments.
+
+    Returns:
+        dict: Frame name (path relative to ``folder`` without suffix, e.g.
+        ``frankfurt/frankfurt_000000_000294``) -> {suffix: file path}, in
+        name order.
+    """
+    frames: dict[str, dict[str, str]] = {}
+    for rel in fileio.list_dir_or_file(
+        folder,
+        list_dir=False,
+        suffix=tuple(suffixes),
+        recursive=True,
+        backend_args=backend_args,
+    ):
+        suffix = next(s for s in suffixes if rel.endswith(s))
+        name = rel[: -len(suffix)]
+        frames.setdefault(name, {})[suffix] = osp.join(folder, rel)
+    return dict(sorted(frames.items()))
 
 
 @DATASETS.register_module()
@@ -36,24 +68,25 @@ class CheckedCityscapesDataset(BadSamplePolicyMixin, CityscapesDataset):
     segmentation benchmark of urban street scenes (19 evaluated classes).
     This class behaves like mmseg's ``CityscapesDataset`` (image suffix
     ``_leftImg8bit.png``, label suffix ``_gtFine_labelTrainIds.png``,
-    ``reduce_zero_label=False``), and additionally, right after the file
-    list is loaded:
+    ``reduce_zero_label=False``; frames found with :func:`find_frames` or
+    listed in ``ann_file``), and additionally:
 
     * raises ``FileNotFoundError`` naming ``data_root`` and the image folder
       when that folder does not exist or holds no images (mmseg would build
       an empty dataset, or fail later with an unrelated error);
-    * raises ``FileNotFoundError`` naming each image without its label map
-      (and the label path it expected), with the command that generates the
-      label maps. Samples without a ``seg_map_path`` (no
-      ``data_prefix['seg_map_path']``, e.g. the unlabelled test split) are
-      not checked for labels.
+    * rejects each image without its label map (and, with an
+      ``ann_file``, each listed image that does not exist) with a
+      ``DataError`` naming it and the label path it expected, with the
+      command that generates the label maps. Samples without a
+      ``seg_map_path`` (no ``data_prefix['seg_map_path']``, e.g. the
+      unlabelled test split) are not checked for labels.
 
-    With ``bad_sample_policy='skip'`` the images without label (or, with
-    an ``ann_file``, the listed images that do not exist) are logged,
+    With ``bad_sample_policy='skip'`` the rejected samples are logged,
     counted and dropped instead (an error is still raised when all of them
-    are missing), and samples whose pipeline fails (unreadable file, label
-    ids outside the valid set, size mismatch) are skipped at run time; see
-    :mod:`litehrnet_seg.datasets.bad_sample_policy`.
+    are bad), and samples whose pipeline raises a ``DataError``
+    (unreadable file, label ids outside the valid set, size mismatch) are
+    skipped at run time; see
+    :mod:`litehrnet_seg.datasets.integrity.bad_sample_policy`.
 
     Args:
         img_suffix (str): Suffix of image files.
@@ -91,53 +124,64 @@ class CheckedCityscapesDataset(BadSamplePolicyMixin, CityscapesDataset):
         )
 
     def load_data_list(self) -> list[dict]:
-        """Load the file list, then check that it is complete.
+        """List the frames, then check that their files exist.
 
         Returns:
             list[dict]: All data infos of the dataset.
 
         Raises:
             FileNotFoundError: If the image folder is missing or holds no
-                images, or if an image or its label map is missing.
+                images.
+            DataError: If an image or its label map is missing (unless
+                skipped, see ``bad_sample_policy``).
         """
         img_dir = self.data_prefix.get('img_path', '') or ''
+        seg_dir = self.data_prefix.get('seg_map_path')
         uses_ann_file = bool(self.ann_file) and not osp.isdir(self.ann_file)
-        # Without this, mmengine raises a bare "No such file or directory"
-        # from deep inside a generator, with no hint what was expected.
-        if (
-            not uses_ann_file
-            and self._is_local(img_dir)
-            and not osp.isdir(img_dir)
-        ):
-            raise FileNotFoundError(
-                f'Cityscapes image folder {img_dir!r} does not exist '
-                f'(data_root={self.data_root!r}, data_prefix='
-                f'{self.data_prefix!r}). Expected images named '
-                f'<city>_<seq>_<frame>{self.img_suffix} under it. '
-                + DOWNLOAD_HINT
+        where = (
+            f'(data_root={self.data_root!r}, data_prefix={self.data_prefix!r})'
+        )
+        if uses_ann_file:
+            lines = fileio.list_from_file(
+                self.ann_file, backend_args=self.backend_args
             )
-
-        data_list = super().load_data_list()
-
+            names = [line.strip() for line in lines if line.strip()]
+            source = f'listed in ann_file {self.ann_file!r}'
+        else:
+            # Without this, mmengine raises a bare "No such file or
+            # directory" from inside a generator, with no hint.
+            if self._is_local(img_dir) and not osp.isdir(img_dir):
+                raise FileNotFoundError(
+                    f'Cityscapes image folder {img_dir!r} does not exist '
+                    f'{where}. Expected images named '
+                    f'<city>_<seq>_<frame>{self.img_suffix} under it. '
+                    + DOWNLOAD_HINT
+                )
+            names = list(
+                find_frames(img_dir, [self.img_suffix], self.backend_args)
+            )
+            source = f'found under {img_dir!r}'
         # mmseg builds an empty dataset here, which later fails with
         # "need at least one array to concatenate" or an empty dataloader.
-        if not data_list:
-            source = (
-                f'listed in ann_file {self.ann_file!r}'
-                if uses_ann_file
-                else f'found under {img_dir!r}'
-            )
+        if not names:
             raise FileNotFoundError(
                 f'No Cityscapes images (*{self.img_suffix}) {source} '
-                f'(data_root={self.data_root!r}, data_prefix='
-                f'{self.data_prefix!r}). ' + DOWNLOAD_HINT
+                f'{where}. ' + DOWNLOAD_HINT
             )
-
+        data_list = [
+            dict(
+                img_path=osp.join(img_dir, name + self.img_suffix),
+                seg_map_path=osp.join(seg_dir, name + self.seg_map_suffix)
+                if seg_dir is not None
+                else None,
+                label_map=self.label_map,
+                reduce_zero_label=self.reduce_zero_label,
+                seg_fields=[],
+            )
+            for name in names
+        ]
         if self.check_files:
-            if uses_ann_file:
-                # Only an ann_file can name images that do not exist.
-                data_list = self._check_images_exist(data_list)
-            data_list = self._check_labels_exist(data_list)
+            data_list = self._drop_missing_files(data_list, uses_ann_file)
         return data_list
 
     def _is_local(self, path: str) -> bool:
@@ -145,75 +189,31 @@ class CheckedCityscapesDataset(BadSamplePolicyMixin, CityscapesDataset):
         backend = fileio.get_file_backend(path, backend_args=self.backend_args)
         return isinstance(backend, LocalBackend)
 
+    def _drop_missing_files(
+        self, data_list: list[dict], uses_ann_file: bool
+    ) -> list[dict]:
+        """Reject the items whose image or label does not exist."""
+        errors, kept = [], []
+        for info in data_list:
+            img, seg = info['img_path'], info['seg_map_path']
+            # Only an ann_file can name images that do not exist.
+            if uses_ann_file and not self._exists(img):
+                message = (
+                    f'image {img} listed in ann_file {self.ann_file!r} '
+                    'does not exist'
+                )
+                errors.append(DataError(message, img, 'missing_image'))
+            elif seg is not None and not self._exists(seg):
+                message = f'image {img} has no label map; expected {seg}'
+                errors.append(DataError(message, img, 'missing_label'))
+            else:
+                kept.append(info)
+        seg_dir = self.data_prefix.get('seg_map_path')
+        hint = DOWNLOAD_HINT if uses_ann_file else CONVERTER_HINT
+        if seg_dir and self._is_local(seg_dir) and not osp.isdir(seg_dir):
+            hint = f'The label folder {seg_dir!r} does not exist. {hint}'
+        self.reject_samples(errors, len(data_list), hint)
+        return kept
+
     def _exists(self, path: str) -> bool:
         return fileio.exists(path, backend_args=self.backend_args)
-
-    def _check_images_exist(self, data_list: list[dict]) -> list[dict]:
-        """Return the items whose image exists (all, or raise)."""
-        missing = [
-            info['img_path']
-            for info in data_list
-            if not self._exists(info['img_path'])
-        ]
-        if (
-            missing
-            and self.skips_bad_samples
-            and len(missing) < len(data_list)
-        ):
-            for path in missing:
-                self.bad_sample(
-                    f'image {path} listed in ann_file {self.ann_file!r} '
-                    'does not exist',
-                    FileNotFoundError,
-                )
-            gone = set(missing)
-            return [i for i in data_list if i['img_path'] not in gone]
-        if missing:
-            listed = '\n'.join(f'  {p}' for p in missing[:MAX_LISTED])
-            raise FileNotFoundError(
-                f'{len(missing)} of {len(data_list)} images listed in '
-                f'ann_file {self.ann_file!r} do not exist'
-                f'{_more(missing)}:\n{listed}\n' + DOWNLOAD_HINT
-            )
-        return data_list
-
-    def _check_labels_exist(self, data_list: list[dict]) -> list[dict]:
-        """Return the items whose label exists (all, or raise)."""
-        missing = [
-            info
-            for info in data_list
-            if info.get('seg_map_path') is not None
-            and not self._exists(info['seg_map_path'])
-        ]
-        if not missing:
-            return data_list
-        if self.skips_bad_samples and len(missing) < len(data_list):
-            for info in missing:
-                self.bad_sample(
-                    f'image {info["img_path"]} has no label map; expected '
-                    f'{info["seg_map_path"]}',
-                    FileNotFoundError,
-                )
-            gone = {id(info) for info in missing}
-            return [info for info in data_list if id(info) not in gone]
-        listed = '\n'.join(
-            f'  image {info["img_path"]} has no label map; expected '
-            f'{info["seg_map_path"]}'
-            for info in missing[:MAX_LISTED]
-        )
-        ann_dir: str | None = self.data_prefix.get('seg_map_path')
-        no_dir = ''
-        if ann_dir and self._is_local(ann_dir) and not osp.isdir(ann_dir):
-            no_dir = f'The label folder {ann_dir!r} does not exist. '
-        raise FileNotFoundError(
-            f'{len(missing)} of {len(data_list)} Cityscapes images have no '
-            f'label map (*{self.seg_map_suffix}){_more(missing)}:\n'
-            f'{listed}\n{no_dir}{CONVERTER_HINT}'
-        )
-
-
-def _more(items: list) -> str:
-    """Note that an error message lists only the first few items."""
-    if len(items) > MAX_LISTED:
-        return f' (first {MAX_LISTED} shown)'
-    return ''

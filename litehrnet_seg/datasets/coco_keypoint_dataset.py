@@ -7,7 +7,11 @@ import numpy as np
 from mmseg.registry import DATASETS
 
 from .base_pose_dataset import BaseTopdownPoseDataset, load_json
-from .integrity.coco import check_coco_annotation
+from .integrity import (
+    DataError,
+    check_coco_annotation,
+    check_coco_image,
+)
 
 # fmt: off
 _COCO_JOINT_WEIGHTS = [
@@ -71,6 +75,8 @@ class CocoDataset(BaseTopdownPoseDataset):
       truth, the detector's score for detections)
     - ``keypoints`` (1, K, 2) float32, ``keypoints_visible`` (1, K) float32
       (``min(1, v)``), ``num_keypoints``, ``area``, ``iscrowd``
+    - ``recorded_shape``: the image's (height, width) in the json, which
+      ``LoadImageFromFileChecked`` compares with the decoded image
     - copied from the metainfo by :meth:`get_data_info`: ``flip_indices``,
       ``flip_pairs``, ``upper_body_ids``, ``lower_body_ids``,
       ``dataset_keypoint_weights``, ``dataset_name``.
@@ -79,12 +85,12 @@ class CocoDataset(BaseTopdownPoseDataset):
     have an empty box are skipped (in test mode too, as mmpose does, so
     that evaluating on ground-truth boxes matches mmpose).
 
-    Every annotation is checked when the file is loaded (the checks of
-    ``tools/misc/check_dataset.py``: ``image_id`` names an image,
-    ``keypoints`` holds ``3 * num_keypoints`` finite numbers with flags
-    0/1/2, ``bbox`` is 4 finite numbers with ``w, h >= 0``). A failing
-    annotation raises ``ValueError`` naming the file, annotation id and
-    field, or is logged and dropped with ``bad_sample_policy='skip'``.
+    Every annotation is checked when the file is loaded
+    (:func:`~.integrity.checks.check_coco_annotation`: ``image_id`` names
+    an image, ``keypoints`` holds ``3 * num_keypoints`` finite numbers with
+    flags 0/1/2, ``bbox`` is 4 finite numbers with ``w, h >= 0``). Failing
+    annotations raise a ``DataError`` naming the file, annotation id and
+    field, or are logged and dropped with ``bad_sample_policy='skip'``.
 
     Args:
         ann_file (str): COCO person-keypoints json (e.g.
@@ -113,7 +119,7 @@ class CocoDataset(BaseTopdownPoseDataset):
         bad_sample_policy (str): ``'raise'`` (default: a bad annotation or
             an image that fails to load raises an error naming it) or
             ``'skip'`` (log, count and skip it; not in test mode). See
-            :mod:`litehrnet_seg.datasets.bad_sample_policy`.
+            :mod:`litehrnet_seg.datasets.integrity.bad_sample_policy`.
     """
 
     METAINFO: dict = COCO_METAINFO
@@ -192,53 +198,42 @@ class CocoDataset(BaseTopdownPoseDataset):
         name = type(self).__name__
         path = self.ann_file
         coco = load_json(path, 'COCO annotation file', name)
-        if not isinstance(coco, dict) or 'images' not in coco:
-            raise ValueError(
-                f'{name}: {path} is not a COCO annotation file (no "images")'
+        if not isinstance(coco, dict) or not isinstance(
+            coco.get('images'), list
+        ):
+            raise DataError(
+                f'{name}: {path} is not a COCO annotation file (expected a '
+                'json object with an "images" list)',
+                path,
+                'unreadable_annotation',
             )
         images: dict[int, tuple[dict, list[dict]]] = {}
-        for img in coco['images']:
-            for field in ('id', 'file_name', 'width', 'height'):
-                if field not in img:
-                    raise ValueError(
-                        f'{name}: {path}: image {img.get("id", "?")} has '
-                        f'no "{field}" field'
-                    )
+        for i, img in enumerate(coco['images']):
+            check_coco_image(img, i, path)
             images[img['id']] = (img, [])
         if self.bbox_file:
             # Detection mode needs only the image records.
             return images
-        if 'annotations' not in coco:
-            raise ValueError(
-                f'{name}: {path} has no "annotations"; ground-truth '
-                'keypoints are needed unless bbox_file is set'
+        anns = coco.get('annotations')
+        if not isinstance(anns, list):
+            raise DataError(
+                f'{name}: {path} has no "annotations" list; ground-truth '
+                'keypoints are needed unless bbox_file is set',
+                path,
+                'missing_field',
+                'annotations',
             )
         num_keypoints = self.metainfo['num_keypoints']
-        for ann in coco['annotations']:
-            if self._check_annotation(ann, images, num_keypoints):
-                images[ann['image_id']][1].append(ann)
+        errors = []
+        for ann in anns:
+            try:
+                check_coco_annotation(ann, images, num_keypoints, path)
+            except DataError as err:
+                errors.append(err)
+                continue
+            images[ann['image_id']][1].append(ann)
+        self.reject_samples(errors, len(anns))
         return images
-
-    def _check_annotation(
-        self, ann: dict, images: dict, num_keypoints: int
-    ) -> bool:
-        """Check one annotation; False when it is bad and skipped.
-
-        Raises:
-            ValueError: Naming file, annotation id and field, unless
-                ``bad_sample_policy='skip'`` (then the annotation is
-                logged, counted and False is returned).
-        """
-        issues = check_coco_annotation(
-            ann, images, num_keypoints, self.ann_file
-        )
-        if not issues:
-            return True
-        self.bad_sample(
-            f'{type(self).__name__}: '
-            + '; '.join(issue.message for issue in issues)
-        )
-        return False
 
     def parse_data_info(self, ann: dict, img: dict) -> dict:
         """Build the item of one ground-truth annotation.
@@ -279,6 +274,7 @@ class CocoDataset(BaseTopdownPoseDataset):
             'num_keypoints': int(num_keypoints),
             'area': float(ann.get('area', w * h)),
             'iscrowd': int(ann.get('iscrowd', 0)),
+            'recorded_shape': (img_h, img_w),
         }
 
     @staticmethod
@@ -347,6 +343,7 @@ class CocoDataset(BaseTopdownPoseDataset):
                     'num_keypoints': 0,
                     'area': w * h,
                     'iscrowd': 0,
+                    'recorded_shape': (img['height'], img['width']),
                 }
             )
         return data_list

@@ -11,7 +11,7 @@ from .base_pose_dataset import (
     check_ann_file,
     load_json,
 )
-from .integrity.mpii import check_mpii_entry
+from .integrity import DataError, check_mpii_entry
 
 # fmt: off
 _MPII_JOINT_WEIGHTS = [
@@ -106,7 +106,7 @@ class MpiiDataset(BaseTopdownPoseDataset):
         bad_sample_policy (str): ``'raise'`` (default: a bad annotation or
             an image that fails to load raises an error naming it) or
             ``'skip'`` (log, count and skip it; not in test mode). See
-            :mod:`litehrnet_seg.datasets.bad_sample_policy`.
+            :mod:`litehrnet_seg.datasets.integrity.bad_sample_policy`.
     """
 
     METAINFO: dict = MPII_METAINFO
@@ -189,40 +189,29 @@ class MpiiDataset(BaseTopdownPoseDataset):
         path = self.ann_file
         anns = load_json(path, 'MPII annotation file', name)
         if not isinstance(anns, list):
-            raise ValueError(
+            raise DataError(
                 f'{name}: {path} must hold a list of {{image, center, '
-                'scale, joints, joints_vis}} entries'
+                'scale, joints, joints_vis}} entries',
+                path,
+                'unreadable_annotation',
             )
         head_sizes = (
             self._load_head_sizes(len(anns)) if self.headbox_file else None
         )
         num_keypoints = self.metainfo['num_keypoints']
-        data_list = []
+        data_list, errors = [], []
         for idx, ann in enumerate(anns):
-            if not self._check_entry(ann, idx, num_keypoints):
+            try:
+                check_mpii_entry(ann, idx, path, num_keypoints)
+            except DataError as err:
+                errors.append(err)
                 continue
             item = self.parse_data_info(ann, idx)
             if head_sizes is not None:
                 item['head_size'] = float(head_sizes[idx])
             data_list.append(item)
+        self.reject_samples(errors, len(anns))
         return data_list
-
-    def _check_entry(self, ann: dict, idx: int, num_keypoints: int) -> bool:
-        """Check one entry; False when it is bad and skipped.
-
-        Raises:
-            ValueError: Naming file, entry (index and image) and field,
-                unless ``bad_sample_policy='skip'`` (then the entry is
-                logged, counted and False is returned).
-        """
-        issues = check_mpii_entry(ann, idx, self.ann_file, num_keypoints)
-        if not issues:
-            return True
-        self.bad_sample(
-            f'{type(self).__name__}: '
-            + '; '.join(issue.message for issue in issues)
-        )
-        return False
 
     def parse_data_info(self, ann: dict, idx: int) -> dict:
         """Build the item of one MPII entry.

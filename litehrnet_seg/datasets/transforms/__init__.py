@@ -1,10 +1,8 @@
-from .check_seg_sample import (
-    CheckSegSample,
-    LoadAnnotationsChecked,
-    LoadImageFromFileChecked,
-)
+from .check_seg_sample import CheckSegSample
 from .generate_heatmap_target import GenerateHeatmapTarget
 from .get_bbox_center_scale import GetBBoxCenterScale
+from .load_annotations_checked import LoadAnnotationsChecked
+from .load_image_checked import LoadImageFromFileChecked
 from .pack_pose_inputs import PackPoseInputs
 from .random_bbox_transform import RandomBBoxTransform
 from .random_half_body import RandomHalfBody

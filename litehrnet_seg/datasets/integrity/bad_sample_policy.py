@@ -12,50 +12,46 @@ datasets):
   None and ``BaseDataset.__getitem__`` draws another index (at most
   ``max_refetch`` times in a row, then it raises naming the last error).
 
-A sample is bad when its pipeline raises one of :data:`SKIPPABLE_ERRORS`
-(unreadable or missing image, label ids outside the valid set, size
-mismatch, ...), or, while the dataset is built, when its annotation fails
-the dataset's checks (COCO keypoint array of the wrong length, MPII joints
-of the wrong shape, NaN values, Cityscapes image without label, ...).
-Other errors (``KeyError``, ``TypeError``, ...) are bugs and always raise.
-
-In test mode (validation, testing) bad samples always raise, whatever the
-policy: evaluation needs every sample.
+Only a :class:`~.checks.DataError` makes a sample bad: raised by the
+checked loaders and ``CheckSegSample`` in the pipeline, or by the
+dataset's load-time checks of its annotations (dropped when the dataset
+is built, unless every sample is bad). Any other error is a bug and
+always raises. In test mode (validation, testing) bad samples always
+raise, whatever the policy: evaluation needs every sample.
 
 The count lives in shared memory (:class:`SkipCounter`), so that skips in
-dataloader worker processes (``num_workers > 0``) are counted too; each
-skip is also logged from the process where it happened.
+dataloader worker processes (``num_workers > 0``) are counted too.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.context import get_spawning_popen
 from typing import Any
 
-import cv2
 from mmengine.logging import print_log
 from torch.utils.data import get_worker_info
 
+from .checks import DataError
+
 __all__ = [
     'BAD_SAMPLE_POLICIES',
-    'SKIPPABLE_ERRORS',
     'BadSamplePolicyMixin',
     'SkipCounter',
     'check_bad_sample_policy',
+    'collect_data_errors',
+    'iter_datasets',
 ]
 
 BAD_SAMPLE_POLICIES = ('raise', 'skip')
-# Errors that the data (not the code) causes: decoding (OSError, mmcv's
-# "failed to load image" AssertionError, cv2.error), missing files
-# (FileNotFoundError is an OSError) and failed checks (ValueError).
-SKIPPABLE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    ValueError,
-    AssertionError,
-    cv2.error,
-)
+# How many bad samples an error message lists.
+MAX_LISTED = 5
+# Lists that collect load-time errors instead of raising them (innermost
+# last); see collect_data_errors.
+_collectors: list[list[DataError]] = []
 
 
 def check_bad_sample_policy(policy: Any, owner: str = 'dataset') -> str:
@@ -81,23 +77,70 @@ def check_bad_sample_policy(policy: Any, owner: str = 'dataset') -> str:
     return policy
 
 
+@contextmanager
+def collect_data_errors() -> Iterator[list[DataError]]:
+    """Collect the load-time errors of the datasets built in the block.
+
+    Inside the block, the annotation checks of a dataset being built append
+    their :class:`DataError` s to the yielded list and drop the bad samples
+    instead of raising (whatever the policy): the offline checker uses it
+    to list every bad annotation.
+
+    Yields:
+        list[DataError]: Filled while the block runs.
+    """
+    found: list[DataError] = []
+    _collectors.append(found)
+    try:
+        yield found
+    finally:
+        _collectors.remove(found)
+
+
+def iter_datasets(dataset: Any, seen: set | None = None) -> Iterator[Any]:
+    """Yield the leaf datasets inside ``dataset`` (itself if a leaf).
+
+    Wrappers are searched through their ``dataset`` / ``datasets``
+    attributes (mmengine's ``ConcatDataset``, ``RepeatDataset``,
+    ``ClassBalancedDataset``, :class:`MultiTaskDataset`).
+
+    Args:
+        dataset (Any): A dataset or dataset wrapper.
+        seen (set, optional): Ids already visited (for recursion).
+
+    Yields:
+        Any: Each leaf dataset, once.
+    """
+    seen = set() if seen is None else seen
+    if dataset is None or id(dataset) in seen:
+        return
+    seen.add(id(dataset))
+    inner = getattr(dataset, 'datasets', None)
+    if isinstance(inner, dict):
+        inner = list(inner.values())
+    children = list(inner) if isinstance(inner, list | tuple) else []
+    child = getattr(dataset, 'dataset', None)
+    if child is not None:
+        children.append(child)
+    if not children:
+        yield dataset
+    for child in children:
+        yield from iter_datasets(child, seen)
+
+
 class SkipCounter:
     """A counter shared with the dataloader worker processes.
 
     It lives in shared memory (a ``multiprocessing.RawArray`` with one
     slot per process: this process, then dataloader worker ``i`` in slot
     ``1 + i``), so that each slot has a single writer and no lock is
-    needed, whatever the workers' start method. Workers started by fork
-    inherit it; workers started by spawn/forkserver receive it while the
-    process is started. Any other copy (``copy.deepcopy``,
-    ``pickle.dumps``) gets a detached counter that starts from the current
-    value. Without shared memory (e.g. no ``/dev/shm``) it falls back to a
-    per-process count.
+    needed, whatever the workers' start method. Any other copy
+    (``copy.deepcopy``, ``pickle.dumps``) gets a detached counter that
+    starts from the current value. Without shared memory (e.g. no
+    ``/dev/shm``) it falls back to a per-process count.
     """
 
-    # Slot 0: the process that built the dataset; then one per worker
-    # (workers beyond that share slots, which may lose a simultaneous
-    # increment).
+    # Slot 0: the process that built the dataset; then one per worker.
     NUM_SLOTS = 64
 
     def __init__(self) -> None:
@@ -148,8 +191,8 @@ class BadSamplePolicyMixin:
     """Add ``bad_sample_policy`` to an mmengine ``BaseDataset`` subclass.
 
     Put it first among the bases (``class D(BadSamplePolicyMixin,
-    BaseDataset)``). Subclasses report load-time problems of one sample
-    through :meth:`bad_sample` and have their pipeline errors handled by
+    BaseDataset)``). Subclasses hand the errors of their load-time checks
+    to :meth:`reject_samples`; pipeline errors are handled by
     :meth:`prepare_data`. See the module docstring for the behaviour.
 
     Args:
@@ -194,46 +237,65 @@ class BadSamplePolicyMixin:
         """How many bad samples were skipped (across worker processes)."""
         return self.bad_sample_counter.value
 
-    def bad_sample(
-        self,
-        message: str,
-        error_type: type[Exception] = ValueError,
-    ) -> None:
-        """Report a bad sample found while loading the annotations.
-
-        Args:
-            message (str): What is wrong; it names the file (and field).
-            error_type (type): The error raised under the 'raise' policy.
-
-        Raises:
-            Exception: ``error_type(message)`` unless bad samples are
-                skipped; then the sample is logged and counted, and the
-                caller drops it.
-        """
-        if not self.skips_bad_samples:
-            raise error_type(message)
+    def _log_skip(self, what: str) -> None:
         count = self.bad_sample_counter.increment()
         print_log(
-            f'{type(self).__name__}: skipped bad sample: {message} '
+            f'{type(self).__name__}: skipped bad {what} '
             f"[{count} skipped so far, bad_sample_policy='skip']",
             logger='current',
             level=logging.WARNING,
+        )
+
+    def reject_samples(
+        self, errors: list[DataError], total: int, hint: str = ''
+    ) -> None:
+        """Apply the policy to the samples that failed load-time checks.
+
+        Args:
+            errors (list[DataError]): One error per bad sample.
+            total (int): Number of samples checked (bad ones included).
+            hint (str): Appended to the raised message (e.g. how to fix).
+
+        Raises:
+            DataError: Listing the bad samples (up to 5), unless they are
+                skipped (then each is logged and counted and the caller
+                drops them) or collected (see :func:`collect_data_errors`).
+                Skipping still raises when every sample is bad.
+        """
+        if not errors:
+            return
+        if _collectors:
+            _collectors[-1].extend(errors)
+            return
+        if self.skips_bad_samples and len(errors) < total:
+            for err in errors:
+                self._log_skip(f'sample: {err}')
+            return
+        listed = '\n'.join(f'  {err}' for err in errors[:MAX_LISTED])
+        more = (
+            f' (first {MAX_LISTED} listed)' if len(errors) > MAX_LISTED else ''
+        )
+        raise DataError(
+            f'{type(self).__name__}: {len(errors)} of {total} samples are '
+            f'bad{more}:\n{listed}' + (f'\n{hint}' if hint else ''),
+            errors[0].path,
+            errors[0].kind,
+            errors[0].field,
         )
 
     def _describe_sample(self, idx: int) -> str:
         """The files of sample ``idx``, for messages."""
         try:
             info = self.get_data_info(idx)  # type: ignore[attr-defined]
-        except Exception:  # the message must not fail
+        except Exception:  # describing must not hide the real error
             return f'sample {idx}'
         files = [
             f'{key} {info[key]}'
             for key in ('img_path', 'seg_map_path')
             if info.get(key)
         ]
-        if not files:
-            return f'sample {idx}'
-        return f'sample {idx} ({", ".join(files)})'
+        names = f' ({", ".join(files)})' if files else ''
+        return f'sample {idx}{names}'
 
     def prepare_data(self, idx: int) -> Any:
         """Run the pipeline on sample ``idx``, applying the policy.
@@ -247,47 +309,43 @@ class BadSamplePolicyMixin:
             the 'skip' policy.
 
         Raises:
-            Exception: The pipeline's error under the 'raise' policy or in
-                test mode (with a note naming the sample's files), or
-                ``RuntimeError`` after more than ``max_refetch`` bad samples
-                in a row.
+            Exception: The pipeline's error under the 'raise' policy, in
+                test mode or when it is not a :class:`DataError` (with a
+                note naming the sample's files), or ``RuntimeError`` after
+                more than ``max_refetch`` bad samples in a row.
         """
-        if not self.skips_bad_samples:
-            try:
-                return super().prepare_data(idx)  # type: ignore[misc]
-            except Exception as err:
-                if hasattr(err, 'add_note'):  # Python >= 3.11
-                    hint = (
-                        ''
-                        if self.test_mode
-                        else "; bad_sample_policy='skip' skips such samples"
-                    )
-                    err.add_note(
-                        f'{type(self).__name__}: while loading '
-                        f'{self._describe_sample(idx)}{hint}'
-                    )
-                raise
         try:
             data = super().prepare_data(idx)  # type: ignore[misc]
-        except SKIPPABLE_ERRORS as err:
-            sample = self._describe_sample(idx)
-            count = self.bad_sample_counter.increment()
+        except DataError as err:
+            if not self.skips_bad_samples:
+                hint = (
+                    ''
+                    if self.test_mode
+                    else ("; bad_sample_policy='skip' skips such samples")
+                )
+                err.add_note(
+                    f'{type(self).__name__}: while loading '
+                    f'{self._describe_sample(idx)}{hint}'
+                )
+                raise
             self._bad_in_a_row += 1
-            reason = f'{type(err).__name__}: {str(err).strip()}'
+            sample = self._describe_sample(idx)
             if self._bad_in_a_row > self.max_refetch:
                 raise RuntimeError(
                     f'{type(self).__name__}: {self._bad_in_a_row} bad '
                     f'samples in a row (more than max_refetch='
                     f'{self.max_refetch}): the data or the pipeline is '
-                    f'broken, not a few samples. Last: {sample}: {reason}'
+                    f'broken, not a few samples. Last: {sample}: {err}'
                 ) from err
-            print_log(
-                f'{type(self).__name__}: skipped bad {sample}: {reason} '
-                f"[{count} skipped so far, bad_sample_policy='skip']",
-                logger='current',
-                level=logging.WARNING,
-            )
+            self._log_skip(f'{sample}: {err}')
             return None
+        except Exception as err:
+            err.add_note(
+                f'{type(self).__name__}: while loading '
+                f'{self._describe_sample(idx)} (not a data error: not '
+                'skipped)'
+            )
+            raise
         if data is not None:
             self._bad_in_a_row = 0
         return data

@@ -3,50 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import torch
 from mmengine.dist import all_reduce, is_distributed
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.runner import BaseLoop
 from mmseg.registry import HOOKS
 
-from .bad_sample_policy import BadSamplePolicyMixin
+from .bad_sample_policy import BadSamplePolicyMixin, iter_datasets
 
-__all__ = ['BadSampleReportHook', 'iter_policy_datasets']
-
-
-def iter_policy_datasets(
-    dataset: object, _seen: set | None = None
-) -> Iterator[BadSamplePolicyMixin]:
-    """Yield the datasets with a ``bad_sample_policy`` inside ``dataset``.
-
-    Wrappers are searched through their ``dataset`` / ``datasets``
-    attributes (mmengine's ``ConcatDataset``, ``RepeatDataset``,
-    ``ClassBalancedDataset``, :class:`MultiTaskDataset`).
-
-    Args:
-        dataset (object): A dataset or dataset wrapper.
-
-    Yields:
-        BadSamplePolicyMixin: Each such dataset, once.
-    """
-    seen = set() if _seen is None else _seen
-    if dataset is None or id(dataset) in seen:
-        return
-    seen.add(id(dataset))
-    if isinstance(dataset, BadSamplePolicyMixin):
-        yield dataset
-    inner = getattr(dataset, 'datasets', None)
-    if isinstance(inner, dict):
-        inner = list(inner.values())
-    children = list(inner) if isinstance(inner, list | tuple) else []
-    child = getattr(dataset, 'dataset', None)
-    if child is not None:
-        children.append(child)
-    for child in children:
-        yield from iter_policy_datasets(child, seen)
+__all__ = ['BadSampleReportHook']
 
 
 @HOOKS.register_module()
@@ -60,7 +26,7 @@ class BadSampleReportHook(Hook):
     skipped.
 
     Counts include dataloader worker processes (the counter is shared, see
-    :class:`~litehrnet_seg.datasets.bad_sample_policy.SkipCounter`) and are
+    :class:`~.bad_sample_policy.SkipCounter`) and are
     summed over the ranks of a distributed run.
     """
 
@@ -68,17 +34,16 @@ class BadSampleReportHook(Hook):
 
     def __init__(self) -> None:
         self._reported: dict[int, int] = {}
+        self._datasets: list[BadSamplePolicyMixin] = []
 
-    @staticmethod
-    def _train_datasets(runner) -> list[BadSamplePolicyMixin]:
-        # runner.train_loop would build the loop (and its dataloader) when
-        # it is still a config, e.g. in tools/test.py: read the attribute.
-        loop = getattr(runner, '_train_loop', None)
-        if not isinstance(loop, BaseLoop):
-            return []
-        dataset = getattr(loop.dataloader, 'dataset', None)
-        return [
-            ds for ds in iter_policy_datasets(dataset) if ds.skips_bad_samples
+    def before_train(self, runner) -> None:
+        """Find the training datasets that skip bad samples."""
+        # Only here: in tools/test.py there is no training dataloader, and
+        # asking the runner for it would build one.
+        self._datasets = [
+            ds
+            for ds in iter_datasets(runner.train_dataloader.dataset)
+            if isinstance(ds, BadSamplePolicyMixin) and ds.skips_bad_samples
         ]
 
     @staticmethod
@@ -91,7 +56,7 @@ class BadSampleReportHook(Hook):
         return count
 
     def _report(self, runner, when: str, final: bool) -> None:
-        for dataset in self._train_datasets(runner):
+        for dataset in self._datasets:
             total = self._total(dataset)
             before = self._reported.get(id(dataset), 0)
             self._reported[id(dataset)] = total
