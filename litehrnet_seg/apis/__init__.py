@@ -1,34 +1,49 @@
-from ..checkpoint import (
-    CheckpointMismatchError,
-    convert_checkpoint,
-    extract_backbone,
+"""Inference: seg and pose inferencers, inputs, the CLI's runner.
+
+Models are built by :func:`litehrnet_seg.checkpoint.build_model` (strict
+loading, seg or pose); the inferencers run them on the optimised path of
+:func:`optimize_for_inference` by default.
+"""
+
+from ..checkpoint import build_model
+from .fast_path import optimize_for_inference
+from .inputs import (
+    ImageReadError,
+    InputError,
+    InputItem,
+    VideoSource,
+    iter_images,
+    list_images,
+    output_names,
+    read_image,
+    resolve_input,
 )
-from .input_sources import ImageReadError, InputError, read_image
-from .pose_inference import inference_topdown, init_model
-from .seg_inference import (
-    configure_slide_inference,
-    dataset_meta_from_config,
-    inference_segmentor,
-    init_segmentor,
-    label_map,
-    render_segmentation,
-    task_of_config,
-)
+from .pose_inferencer import PoseInferencer, check_boxes, load_boxes
+from .runner import process_images, process_video, run_batches
+from .seg_inferencer import SegInferencer, label_map
+
+# Old name of build_model, kept for tools/deployment/export_onnx.py.
+init_model = build_model
 
 __all__ = [
-    'CheckpointMismatchError',
     'ImageReadError',
     'InputError',
-    'configure_slide_inference',
-    'convert_checkpoint',
-    'dataset_meta_from_config',
-    'extract_backbone',
-    'inference_segmentor',
-    'inference_topdown',
+    'InputItem',
+    'PoseInferencer',
+    'SegInferencer',
+    'VideoSource',
+    'build_model',
+    'check_boxes',
     'init_model',
-    'init_segmentor',
+    'iter_images',
     'label_map',
+    'list_images',
+    'load_boxes',
+    'optimize_for_inference',
+    'output_names',
+    'process_images',
+    'process_video',
     'read_image',
-    'render_segmentation',
-    'task_of_config',
+    'resolve_input',
+    'run_batches',
 ]
