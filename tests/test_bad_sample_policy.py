@@ -13,12 +13,11 @@ import cv2
 import numpy as np
 import pytest
 from mmengine.logging import MMLogger
-from mmengine.runner import BaseLoop
 from mmseg.registry import DATASETS, HOOKS
 from torch.utils.data import DataLoader
 
 import litehrnet_seg  # noqa: F401  (registers the modules under test)
-from litehrnet_seg.datasets.bad_sample_policy import SkipCounter
+from litehrnet_seg.datasets.integrity import DataError, SkipCounter
 
 DATA = Path(__file__).parent / 'data'
 H, W = 16, 32
@@ -120,7 +119,7 @@ def test_raise_names_the_corrupt_image(corrupt_seg):
     root, bad = corrupt_seg
     ds = seg_dataset(root)  # 'raise' is the default
     assert ds.bad_sample_policy == 'raise'
-    with pytest.raises(OSError) as exc:
+    with pytest.raises(DataError) as exc:
         ds[0]
     assert f'Cannot decode image file {bad}' in str(exc.value)
     assert ds.num_skipped == 0
@@ -182,7 +181,7 @@ def test_test_mode_always_raises(corrupt_seg, logs):
     root, bad = corrupt_seg
     ds = seg_dataset(root, bad_sample_policy='skip', test_mode=True)
     assert any('no effect in test mode' in m for m in logs)
-    with pytest.raises(OSError, match='Cannot decode image'):
+    with pytest.raises(DataError, match='Cannot decode image'):
         ds[0]
 
 
@@ -190,11 +189,38 @@ def test_skip_drops_images_without_label(tmp_path, logs):
     make_cityscapes(tmp_path)
     _, label = seg_paths(tmp_path, FRAMES[1])
     label.unlink()
-    with pytest.raises(FileNotFoundError, match=str(label)):
+    with pytest.raises(DataError, match=str(label)):
         seg_dataset(tmp_path)
     ds = seg_dataset(tmp_path, bad_sample_policy='skip')
     assert len(ds) == 2 and ds.num_skipped == 1
     assert any(str(label) in m for m in logs)
+
+
+def bug(results):
+    raise ValueError('a bug in a transform, not bad data')
+
+
+@pytest.mark.parametrize(
+    'pipeline, idx, error',
+    [
+        # A good sample (index 1) through a buggy transform.
+        ([dict(type='LoadImageFromFileChecked'), bug], 1, ValueError),
+        # mmcv's plain loader on the corrupt image: an AssertionError.
+        ([dict(type='LoadImageFromFile')], 0, AssertionError),
+    ],
+)
+def test_skip_does_not_hide_other_errors(
+    corrupt_seg, logs, pipeline, idx, error
+):
+    root, _ = corrupt_seg
+    ds = seg_dataset(root, bad_sample_policy='skip', pipeline=pipeline)
+    ds._rand_another = always(2)
+    with pytest.raises(error) as exc:
+        ds[idx]
+    assert not isinstance(exc.value, DataError)
+    assert 'not a data error: not skipped' in exc.value.__notes__[0]
+    assert ds.num_skipped == 0
+    assert not any('skipped bad' in m for m in logs)
 
 
 def test_counter_is_copied_detached():
@@ -224,7 +250,7 @@ def coco_dataset(root: Path, **kwargs):
         type='CocoDataset',
         data_root=str(root),
         ann_file='test_coco.json',
-        pipeline=[dict(type='LoadImageFromFile')],
+        pipeline=[dict(type='LoadImageFromFileChecked')],
     )
     cfg.update(kwargs)
     return DATASETS.build(cfg)
@@ -234,9 +260,9 @@ def test_pose_corrupt_image_raise_and_skip(coco_copy, logs):
     bad = coco_copy / '000000000785.jpg'  # the image of item 0
     bad.write_bytes(b'garbage')
     ds = coco_dataset(coco_copy)
-    with pytest.raises(AssertionError) as exc:  # mmcv: failed to load image
+    with pytest.raises(DataError) as exc:
         ds[0]
-    assert str(bad) in str(exc.value)
+    assert f'Cannot decode image file {bad}' in str(exc.value)
 
     ds = coco_dataset(coco_copy, bad_sample_policy='skip')
     ids = [ds.get_data_info(i)['img_id'] for i in range(len(ds))]
@@ -286,19 +312,14 @@ def test_mpii_joints_of_length_15_skip(tmp_path, logs):
 # ------------------------------------------------------------------- hook
 
 
-class _Loop(BaseLoop):
-    def run(self):
-        pass
-
-
 def test_report_hook_logs_count(corrupt_seg, logs):
     root, _ = corrupt_seg
     ds = seg_dataset(root, bad_sample_policy='skip')
     ds._rand_another = always(1)
     ds[0]
-    runner = SimpleNamespace(epoch=0, iter=3)
-    runner._train_loop = _Loop(runner, DataLoader(ds))
+    runner = SimpleNamespace(epoch=0, iter=3, train_dataloader=DataLoader(ds))
     hook = HOOKS.build(dict(type='BadSampleReportHook'))
+    hook.before_train(runner)
     logs.clear()
     hook.after_train_epoch(runner)
     hook.after_train_epoch(runner)  # no new skip: nothing logged
@@ -309,15 +330,16 @@ def test_report_hook_logs_count(corrupt_seg, logs):
     assert logs[1].startswith(f'CheckedCityscapesDataset ({root})')
 
 
-def test_report_hook_ignores_raise_policy_and_unbuilt_loops(corrupt_seg, logs):
+def test_report_hook_ignores_raise_policy_and_test_runs(corrupt_seg, logs):
     root, _ = corrupt_seg
     hook = HOOKS.build(dict(type='BadSampleReportHook'))
-    runner = SimpleNamespace(epoch=1, iter=1, _train_loop=dict(type='x'))
-    runner_raise = SimpleNamespace(epoch=1, iter=1)
-    runner_raise._train_loop = _Loop(
-        runner_raise, DataLoader(seg_dataset(root))
+    test_hook = HOOKS.build(dict(type='BadSampleReportHook'))
+    runner = SimpleNamespace(
+        epoch=1, iter=1, train_dataloader=DataLoader(seg_dataset(root))
     )
+    hook.before_train(runner)  # policy 'raise': nothing to report
     logs.clear()
-    for r in (runner, runner_raise):
-        hook.after_run(r)
+    hook.after_run(runner)
+    # A test run (no before_train) never asks for a training dataloader.
+    test_hook.after_run(SimpleNamespace(epoch=0, iter=0))
     assert logs == []
