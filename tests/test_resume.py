@@ -1,5 +1,6 @@
-"""Training survives interruption: atomic checkpoints, exact resume,
-SIGTERM pre-emption, and a kill at any time.
+"""Training survives interruption: atomic checkpoints (the 'local_atomic'
+file backend), exact resume and SIGTERM pre-emption (the safe train loops),
+the newest intact checkpoint on --resume, and a kill at any time.
 
 In-process tests use a toy model (dropout + random augmentation, so the
 random state matters) and run in about a second each. The subprocess tests
@@ -8,6 +9,7 @@ keep them quick) and compare the logged per-iteration losses of an
 uninterrupted run with those of a killed-and-resumed one.
 """
 
+import errno
 import json
 import os
 import random
@@ -28,8 +30,14 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-import litehrnet_seg  # noqa: F401  (hooks, safe-loading allowlist)
-from litehrnet_seg.engine import atomic_checkpoint, checkpoint_problem
+import litehrnet_seg  # noqa: F401  (loops, backend, safe-loading allowlist)
+from litehrnet_seg.checkpoint import CheckpointError, read_checkpoint
+from litehrnet_seg.engine import (
+    CheckpointWriteError,
+    atomic_backend,
+    find_resume_checkpoint,
+    remove_stale_temp_files,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / 'tests' / 'data' / 'cityscapes'
@@ -127,6 +135,15 @@ class SignalAt(Hook):
             os.kill(os.getpid(), self.signum)
 
 
+def problem(path: Path) -> str | None:
+    """Why ``path`` is not a readable checkpoint, or None."""
+    try:
+        read_checkpoint(str(path))
+    except CheckpointError as e:
+        return str(e)
+    return None
+
+
 def toy_runner(
     work_dir: Path,
     *,
@@ -136,17 +153,24 @@ def toy_runner(
     resume: bool = False,
     exact: bool = True,
     hooks: tuple = (),
+    log: list | None = None,
 ) -> Runner:
-    """A Runner on the toy problem with the robust-training hooks."""
+    """A Runner on the toy problem with the safe loop and atomic saves;
+    ``resume`` picks the checkpoint as tools/train.py does."""
     dataset = ToyDataset()
     sampler = 'DefaultSampler' if by_epoch else 'InfiniteSampler'
     if by_epoch:  # 16 samples / batch 2 = 8 iterations per epoch
-        train_cfg = dict(by_epoch=True, max_epochs=max_iters // 8)
+        train_cfg = dict(
+            type='SafeEpochBasedTrainLoop', max_epochs=max_iters // 8
+        )
     else:
-        train_cfg = dict(by_epoch=False, max_iters=max_iters)
-    custom = [dict(type='PreemptionCheckpointHook'), *hooks]
-    if exact:
-        custom.append(dict(type='ExactResumeHook'))
+        train_cfg = dict(type='SafeIterBasedTrainLoop', max_iters=max_iters)
+    train_cfg['restore_rng'] = exact
+    load_from = None
+    if resume:
+        remove_stale_temp_files(str(work_dir))
+        log = [] if log is None else log
+        load_from = find_resume_checkpoint(str(work_dir), log=log.append)
     return Runner(
         model=ToyModel(dataset.y),
         work_dir=str(work_dir),
@@ -165,16 +189,18 @@ def toy_runner(
         ),
         default_hooks=dict(
             checkpoint=dict(
-                type='AtomicCheckpointHook',
+                type='CheckpointHook',
+                backend_args=dict(backend='local_atomic'),
                 interval=interval,
                 by_epoch=by_epoch,
                 max_keep_ckpts=2,
             ),
             logger=dict(type='LoggerHook', interval=1),
         ),
-        custom_hooks=custom,
+        custom_hooks=list(hooks),
         randomness=dict(seed=0),
         resume=resume,
+        load_from=load_from,
         default_scope='mmseg',
     )
 
@@ -195,41 +221,36 @@ def pointer(work_dir: Path) -> Path:
     return Path((work_dir / 'last_checkpoint').read_text().strip())
 
 
-@pytest.fixture
-def keep_sigterm_handler():
-    """A test that stops on SystemExit leaves the hook's handler behind."""
-    previous = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, previous)
-
-
 # -- atomic checkpoints ------------------------------------------------------
-def test_save_interrupted_mid_write_keeps_previous_checkpoint(
+def test_disk_full_while_saving_keeps_previous_checkpoint(
     tmp_path, monkeypatch
 ):
-    real_write = atomic_checkpoint._write_and_sync
+    real_write = atomic_backend.write_new_file
 
-    def killed_while_writing_iter_4(path: str, data: bytes) -> None:
+    def disk_full_while_writing_iter_4(path: str, data: bytes) -> None:
         if '.iter_4.pth.' in path:
             Path(path).write_bytes(data[: len(data) // 2])  # partial bytes
-            raise OSError('simulated: process killed while saving iter_4')
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_write(path, data)
 
     monkeypatch.setattr(
-        atomic_checkpoint, '_write_and_sync', killed_while_writing_iter_4
+        atomic_backend, 'write_new_file', disk_full_while_writing_iter_4
     )
-    with pytest.raises(OSError, match='simulated'):
+    with pytest.raises(CheckpointWriteError) as error:
         train(toy_runner(tmp_path, max_iters=4))
+    # Names the checkpoint that could not be written, and why.
+    assert str(tmp_path / 'iter_4.pth') in str(error.value)
+    assert 'No space left on device' in str(error.value)
 
     assert not (tmp_path / 'iter_4.pth').exists()  # nothing partial there
     assert not list(tmp_path.glob('.*.tmp'))  # temp file cleaned up
     assert pointer(tmp_path) == tmp_path / 'iter_2.pth'
-    assert checkpoint_problem(tmp_path / 'iter_2.pth') is None
+    assert problem(tmp_path / 'iter_2.pth') is None
     ckpt = torch.load(tmp_path / 'iter_2.pth', map_location='cpu')
     assert ckpt['meta']['iter'] == 2 and 'resume_state' in ckpt
 
     # --resume continues from iter_2 once saving works again.
-    monkeypatch.setattr(atomic_checkpoint, '_write_and_sync', real_write)
+    monkeypatch.setattr(atomic_backend, 'write_new_file', real_write)
     losses = train(toy_runner(tmp_path, max_iters=4, resume=True))
     assert sorted(losses) == [3, 4]
     assert pointer(tmp_path) == tmp_path / 'iter_4.pth'
@@ -240,19 +261,27 @@ def test_resume_falls_back_from_corrupt_newest_checkpoint(tmp_path):
     newest = tmp_path / 'iter_4.pth'
     data = newest.read_bytes()
     newest.write_bytes(data[: len(data) * 2 // 3])  # truncated copy
-    assert checkpoint_problem(newest) is not None
+    assert problem(newest) is not None
     stale = tmp_path / '.iter_6.pth.4242.deadbeef.tmp'  # SIGKILL mid-save
     stale.write_bytes(b'partial')
 
-    losses = train(toy_runner(tmp_path, max_iters=6, resume=True))
+    warnings = []
+    runner = toy_runner(tmp_path, max_iters=6, resume=True, log=warnings)
+    losses = train(runner)
 
-    log = log_text(tmp_path)
-    assert f'Cannot resume from {newest}' in log, log[-2000:]
-    assert 'resumed epoch: 0, iter: 2' in log
+    assert f'Cannot resume from {newest}' in warnings[0], warnings
+    assert 'resumed epoch: 0, iter: 2' in log_text(tmp_path)
     assert sorted(losses) == [3, 4, 5, 6]
     assert not stale.exists()
     assert pointer(tmp_path) == tmp_path / 'iter_6.pth'
-    assert checkpoint_problem(tmp_path / 'iter_6.pth') is None
+    assert problem(tmp_path / 'iter_6.pth') is None
+
+
+def test_resume_without_any_intact_checkpoint_refuses(tmp_path):
+    train(toy_runner(tmp_path, max_iters=2))
+    (tmp_path / 'iter_2.pth').write_bytes(b'')
+    with pytest.raises(RuntimeError, match='no intact checkpoint'):
+        find_resume_checkpoint(str(tmp_path), log=lambda message: None)
 
 
 def test_old_checkpoints_are_deleted_only_after_the_new_one_is_saved(
@@ -264,7 +293,7 @@ def test_old_checkpoints_are_deleted_only_after_the_new_one_is_saved(
 
 
 # -- exact resume (toy, in process) ---------------------------------------
-@pytest.mark.parametrize('exact', [True, False], ids=['hook', 'no-hook'])
+@pytest.mark.parametrize('exact', [True, False], ids=['restore', 'reseed'])
 def test_resume_reproduces_losses_with_random_state(tmp_path, exact):
     full = train(toy_runner(tmp_path / 'full', max_iters=6, interval=3))
     part = tmp_path / 'part'
@@ -274,14 +303,12 @@ def test_resume_reproduces_losses_with_random_state(tmp_path, exact):
     rest = train(toy_runner(part, interval=3, exact=exact, resume=True))
     assert sorted(rest) == [4, 5, 6]
     same = all(rest[i] == full[i] for i in rest)
-    # Without the hook mmengine re-seeds on resume: dropout masks and the
+    # Without restore_rng mmengine re-seeds on resume: dropout masks and the
     # augmentation noise after iteration 3 differ from the full run.
     assert same is exact, (full, rest)
 
 
-def test_sigterm_mid_epoch_saves_and_resumes_exactly(
-    tmp_path, keep_sigterm_handler
-):
+def test_sigterm_mid_epoch_saves_and_resumes_exactly(tmp_path):
     # Epoch-based: 8 iterations per epoch, SIGTERM in epoch 2 at iter 11.
     full = train(toy_runner(tmp_path / 'full', max_iters=16, by_epoch=True))
     part = tmp_path / 'part'
@@ -296,6 +323,8 @@ def test_sigterm_mid_epoch_saves_and_resumes_exactly(
     assert ckpt['meta']['epoch'] == 1 and ckpt['meta']['iter'] == 11
     assert ckpt['resume_state']['epoch_batches_done'] == 3
     assert 'Received SIGTERM: saved checkpoint' in log_text(part)
+    # The loop put the previous handler back on its way out.
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
     rest = train(toy_runner(part, max_iters=16, by_epoch=True, resume=True))
     assert sorted(rest) == list(range(12, 17))
@@ -337,12 +366,12 @@ Runner(
         dataset=ToyDataset(), batch_size=2, num_workers=2,
         persistent_workers=sys.argv[2] == '1', collate_fn=pseudo_collate,
         sampler=dict(type='InfiniteSampler', shuffle=True)),
-    train_cfg=dict(by_epoch=False, max_iters=50),
+    train_cfg=dict(type='SafeIterBasedTrainLoop', max_iters=50),
     optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
     default_hooks=dict(checkpoint=dict(
-        type='AtomicCheckpointHook', by_epoch=False, interval=100)),
-    custom_hooks=[dict(type='PreemptionCheckpointHook'),
-                  SlurmStyleSigterm()],
+        type='CheckpointHook', backend_args=dict(backend='local_atomic'),
+        by_epoch=False, interval=100)),
+    custom_hooks=[SlurmStyleSigterm()],
     default_scope='mmseg',
 ).train()
 '''
@@ -354,7 +383,7 @@ def test_sigterm_to_the_whole_job_with_dataloader_workers(
 ):
     """Slurm signals every process of the job. Unprotected workers die and
     the main process raises 'DataLoader worker ... is killed by signal'
-    before it can save; the hook's workers ignore signals not sent by the
+    before it can save; the safe loop's workers ignore signals not sent by the
     training process, which saves, shuts them down and exits."""
     script = tmp_path / 'workers.py'
     script.write_text(WORKERS_SCRIPT.format(tests=str(ROOT / 'tests')))
@@ -371,7 +400,7 @@ def test_sigterm_to_the_whole_job_with_dataloader_workers(
     assert proc.returncode == 0, log
     assert 'Received SIGTERM: saved checkpoint' in log
     assert pointer(work_dir) == work_dir / 'iter_3.pth'
-    assert checkpoint_problem(work_dir / 'iter_3.pth') is None
+    assert problem(work_dir / 'iter_3.pth') is None
 
 
 # -- the real CLI on the Cityscapes sample (subprocesses) -------------------
@@ -552,7 +581,7 @@ def test_sigterm_saves_checkpoint_and_resume_continues(seg_setup):
     stopped_at = max(read_losses(work_dir))
     assert 2 <= stopped_at < ITERS, log
     ckpt = work_dir / f'iter_{stopped_at}.pth'
-    assert pointer(work_dir) == ckpt and checkpoint_problem(ckpt) is None
+    assert pointer(work_dir) == ckpt and problem(ckpt) is None
     assert torch.load(ckpt, map_location='cpu')['meta']['iter'] == stopped_at
 
     resumed = train_cli(seg_setup, work_dir, '--resume')

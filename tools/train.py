@@ -3,8 +3,14 @@
 Usage::
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp]
-        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--allow-new-head] [--cfg-options KEY=VALUE ...]
+        [--launcher {none,pytorch,slurm,mpi}]
     bash tools/dist_train.sh CONFIG GPUS [--work-dir DIR] ...
+
+Checkpoints load strictly (``load_from`` and ``--resume``): one of another
+architecture or task is refused before training, naming the file, the
+config and the mismatch. ``--resume`` continues from the newest intact
+checkpoint of the work_dir.
 """
 
 import argparse
@@ -16,17 +22,33 @@ import sys
 # Run from a checkout without installing: put the repo root on the path.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 # Imported before anything touches mmseg (mmengine does not): it registers
 # our modules and installs the compat layer (mmcv-lite ops fallback) that
 # must be active when mmseg is imported, even if the config has no
 # ``custom_imports``.
 import litehrnet_seg  # noqa: E402,F401
-from litehrnet_seg.utils import prepare_cpu_distributed  # noqa: E402
+from litehrnet_seg.checkpoint import (  # noqa: E402
+    CheckpointError,
+    CheckpointMismatchError,
+)
+from litehrnet_seg.engine import (  # noqa: E402
+    CheckpointWriteError,
+    ResumeError,
+    StrictLoadRunner,
+    find_resume_checkpoint,
+    remove_stale_temp_files,
+)
+from litehrnet_seg.utils.cli_config import (  # noqa: E402
+    WorkDirError,
+    load_cli_config,
+)
+
+# The runner main() builds unless the config names a ``runner_type``.
+Runner = StrictLoadRunner
 
 
 def parse_args(argv=None):
@@ -47,6 +69,14 @@ def parse_args(argv=None):
         help='enable automatic-mixed-precision training',
     )
     parser.add_argument(
+        '--allow-new-head',
+        action='store_true',
+        default=False,
+        help='load_from may be a checkpoint of the other task (seg <-> '
+        'pose): its backbone must fit exactly, the head keeps its '
+        'initialisation; the log lists what was skipped',
+    )
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -63,27 +93,28 @@ def parse_args(argv=None):
     # launchers --local_rank; accept both.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    if args.allow_new_head and args.resume:
+        parser.error(
+            '--allow-new-head is for load_from only; --resume continues a '
+            "run of this config's own model"
+        )
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
 def build_config(args):
-    """Load the config and apply the command-line overrides to it."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    # Multi-process on CPUs: gloo, and BN where SyncBN cannot run.
-    prepare_cpu_distributed(cfg, args.launcher)
+    """Load the config and apply the command-line overrides to it.
 
-    # work_dir priority: CLI > config > ./work_dirs/<config stem>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        stem = osp.splitext(osp.basename(args.config))[0]
-        cfg.work_dir = osp.join('./work_dirs', stem)
-
+    Raises:
+        WorkDirError: The work_dir is an existing file.
+    """
+    cfg = load_cli_config(
+        args.config,
+        launcher=args.launcher,
+        cfg_options=args.cfg_options,
+        work_dir=args.work_dir,
+    )
     if args.amp:
         wrapper_type = cfg.optim_wrapper.type
         if wrapper_type == 'AmpOptimWrapper':
@@ -100,19 +131,59 @@ def build_config(args):
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
 
-    # Runner finds the latest checkpoint in work_dir when resume is True.
+    # Runner resumes from load_from when resume is True (set by main()).
     cfg.resume = args.resume
+    cfg.allow_new_head = getattr(args, 'allow_new_head', False)
     return cfg
+
+
+def checkpoint_dirs(cfg) -> list[str]:
+    """Folders the checkpoint hook writes to besides the work_dir."""
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
+    out_dir = hook.get('out_dir')
+    if not out_dir or '://' in str(out_dir):
+        return []
+    return [osp.join(out_dir, osp.basename(osp.abspath(cfg.work_dir)))]
+
+
+def fail(message: str, status: int = 1) -> None:
+    """Print ``message`` as the tool's error and exit with ``status``."""
+    print(f'{osp.basename(sys.argv[0])}: error: {message}', file=sys.stderr)
+    raise SystemExit(status)
 
 
 def main(argv=None):
     """Build the runner from the config and train."""
-    cfg = build_config(parse_args(argv))
+    args = parse_args(argv)
+    try:
+        cfg = build_config(args)
+    except WorkDirError as e:
+        fail(str(e), status=2)  # a usage error, like argparse's
+    dirs = checkpoint_dirs(cfg)
+    for directory in [cfg.work_dir, *dirs]:
+        for path in remove_stale_temp_files(directory):
+            print_log(f'Removed {path}, left by an interrupted save.')
+    if cfg.resume and cfg.get('load_from') is None:
+        try:
+            cfg.load_from = find_resume_checkpoint(cfg.work_dir, dirs)
+        except ResumeError as e:
+            fail(str(e))
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except CheckpointMismatchError as e:
+        if cfg.resume:
+            fail(
+                f'--resume: the model saved in {cfg.load_from} differs from '
+                f'the model of the config {args.config} (was the '
+                f'architecture changed?):\n{e}'
+            )
+        fail(f'load_from: {e}')
+    except (CheckpointError, CheckpointWriteError) as e:
+        fail(str(e))
 
 
 if __name__ == '__main__':

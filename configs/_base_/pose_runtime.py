@@ -6,11 +6,11 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # CheckpointHook with crash-safe saving (atomic checkpoint and
-    # last_checkpoint writes, pruning after the save, --resume skips a
-    # corrupt newest checkpoint). See docs/robust_training.md.
+    # Atomic checkpoint writes (the 'local_atomic' file backend); --resume
+    # skips a corrupt newest checkpoint. See docs/robust_training.md.
     checkpoint=dict(
-        type='AtomicCheckpointHook',
+        type='CheckpointHook',
+        backend_args=dict(backend='local_atomic'),
         interval=10,
         max_keep_ckpts=3,
         save_best='coco/AP',
@@ -18,12 +18,6 @@ default_hooks = dict(
     ),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='PoseVisualizationHook', draw=False),
-    # --resume restores the random state and, after a mid-epoch
-    # pre-emption checkpoint, the position in the epoch.
-    exact_resume=dict(type='ExactResumeHook'),
-    # SIGTERM (Slurm pre-emption): checkpoint after the current iteration,
-    # then exit; disable with default_hooks.preemption.save_on_sigterm=False.
-    preemption=dict(type='PreemptionCheckpointHook', save_on_sigterm=True),
     # NaN/Inf loss: 'raise' stops without checkpointing the diverged state;
     # 'skip' also needs optim_wrapper.type='NonFiniteGuardOptimWrapper'.
     non_finite=dict(type='NonFiniteLossHook', policy='raise'),

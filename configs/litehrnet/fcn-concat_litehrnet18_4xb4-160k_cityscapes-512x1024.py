@@ -12,27 +12,26 @@ data_preprocessor = dict(size=crop_size)
 model = dict(data_preprocessor=data_preprocessor)
 train_dataloader = dict(batch_size=4, num_workers=4)
 default_hooks = dict(
-    # CheckpointHook with crash-safe saving: atomic writes of iter_N.pth and
-    # last_checkpoint, pruning after the save, --resume skips a corrupt
-    # newest checkpoint. See docs/robust_training.md.
+    # Atomic checkpoint writes (the 'local_atomic' file backend); --resume
+    # skips a corrupt newest checkpoint. See docs/robust_training.md.
     checkpoint=dict(
-        type='AtomicCheckpointHook',
+        type='CheckpointHook',
+        backend_args=dict(backend='local_atomic'),
         by_epoch=False,
         interval=16000,
         max_keep_ckpts=3,
         save_best='mIoU',
         rule='greater',
     ),
-    # --resume restores the random state too (same losses as without the
-    # interruption under randomness.deterministic=True).
-    exact_resume=dict(type='ExactResumeHook'),
-    # SIGTERM (Slurm pre-emption): checkpoint after the current iteration,
-    # then exit; disable with default_hooks.preemption.save_on_sigterm=False.
-    preemption=dict(type='PreemptionCheckpointHook', save_on_sigterm=True),
     # NaN/Inf loss: 'raise' stops without checkpointing the diverged state;
     # 'skip' also needs optim_wrapper.type='NonFiniteGuardOptimWrapper'.
     non_finite=dict(type='NonFiniteLossHook', policy='raise'),
 )
+# --resume restores the random state too (same losses as without the
+# interruption under randomness.deterministic=True); SIGTERM (Slurm
+# pre-emption) saves a checkpoint after the current iteration, then exits
+# (train_cfg.stop_signals=[] disables it).
+train_cfg = dict(type='SafeIterBasedTrainLoop')
 # No gradient clipping, as in the paper (mmseg's schedule default). To clip
 # (mmengine's clip_grad; `_delete_` replaces the None):
 #   --cfg-options optim_wrapper.clip_grad._delete_=True

@@ -53,7 +53,10 @@ param_scheduler = [
     ),
 ]
 train_cfg = dict(
-    _delete_=True, type='IterBasedTrainLoop', max_iters=120, val_interval=40
+    _delete_=True,
+    type='SafeIterBasedTrainLoop',
+    max_iters=120,
+    val_interval=40,
 )
 default_hooks = dict(
     logger=dict(interval=20),

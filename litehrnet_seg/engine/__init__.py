@@ -1,24 +1,31 @@
-from .atomic_checkpoint import (
-    AtomicCheckpointHook,
+from .atomic_backend import (
     AtomicLocalBackend,
+    CheckpointWriteError,
     atomic_write_bytes,
-    checkpoint_problem,
+    remove_stale_temp_files,
 )
-from .exact_resume_hook import ExactResumeHook
 from .nonfinite_guard_optim_wrapper import NonFiniteGuardOptimWrapper
 from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .pose_visualization_hook import PoseVisualizationHook
-from .preemption_hook import PreemptionCheckpointHook
+from .resume_checkpoint import ResumeError, find_resume_checkpoint
+from .rng_state import get_rng_state, set_rng_state
+from .strict_runner import StrictLoadRunner
+from .train_loops import SafeEpochBasedTrainLoop, SafeIterBasedTrainLoop
 
 __all__ = [
-    'AtomicCheckpointHook',
     'AtomicLocalBackend',
-    'ExactResumeHook',
+    'CheckpointWriteError',
     'NonFiniteGuardOptimWrapper',
     'NonFiniteLossError',
     'NonFiniteLossHook',
     'PoseVisualizationHook',
-    'PreemptionCheckpointHook',
+    'ResumeError',
+    'SafeEpochBasedTrainLoop',
+    'SafeIterBasedTrainLoop',
+    'StrictLoadRunner',
     'atomic_write_bytes',
-    'checkpoint_problem',
+    'find_resume_checkpoint',
+    'get_rng_state',
+    'remove_stale_temp_files',
+    'set_rng_state',
 ]

@@ -17,7 +17,11 @@ param_scheduler = [
         by_epoch=True,
     ),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=210, val_interval=10)
+# Exact resume (random state, mid-epoch position) and, on SIGTERM, a
+# checkpoint after the current iteration (litehrnet_seg.engine.train_loops).
+train_cfg = dict(
+    type='SafeEpochBasedTrainLoop', max_epochs=210, val_interval=10
+)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(enable=False, base_batch_size=512)
