@@ -187,7 +187,7 @@ def test_official_layout_converts_to_identical_outputs(
     assert len(report.matched) == len(pose_model.state_dict()) - 2
     text = report.format()
     assert 'keypoint_head.* -> head.* (2 keys)' in text
-    assert 'result: OK' in text and dst in text
+    assert 'result: OK' in text
     print(text)  # shown with pytest -s
 
     saved = torch.load(dst, map_location='cpu')
@@ -339,6 +339,14 @@ def test_cli_mismatch_and_bad_files_exit_non_zero(seg_ckpt, tmp_path, capsys):
     assert 'REFUSED' in out and 'backbone.stage1.4.*' in out
     assert 'missing key(s)' in err and seg_ckpt in err
     assert convert.main([seg_ckpt, SEG30_CFG, '--allow-new-head']) == 1
+    capsys.readouterr()
+    # An L30 checkpoint is a key superset of L18's: refused, nothing written.
+    seg30 = save(build(SEG30_CFG).state_dict(), tmp_path / 'seg30.pth')
+    never = tmp_path / 'never.pth'
+    assert convert.main([seg30, SEG_CFG, '--out', str(never)]) == 1
+    out, err = capsys.readouterr()
+    assert 'REFUSED' in out and 'unexpected key(s)' in err and seg30 in err
+    assert 'backbone.stage0.2.*' in err and not never.exists()
 
     extract = load_tool('extract_backbone')
     out_file = str(tmp_path / 'bb.pth')
