@@ -1,4 +1,5 @@
-"""Divergence guards: NonFiniteLossHook and NonFiniteGuardOptimWrapper.
+"""Divergence guards: NonFiniteLossHook and NonFiniteGuardOptimWrapper;
+the configs enable them with the atomic saves and the safe train loop.
 
 A toy regression model injects a NaN loss (or NaN gradients) at chosen
 iterations; training runs in process in well under a second.
@@ -19,11 +20,11 @@ from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 
 import litehrnet_seg  # noqa: F401  (hooks, optimizer wrapper)
+from litehrnet_seg.checkpoint import read_checkpoint
 from litehrnet_seg.engine import (
     NonFiniteGuardOptimWrapper,
     NonFiniteLossError,
     NonFiniteLossHook,
-    checkpoint_problem,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,14 +105,17 @@ def toy_runner(
             num_workers=0,
             collate_fn=pseudo_collate,
         ),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        train_cfg=dict(type='SafeIterBasedTrainLoop', max_iters=max_iters),
         optim_wrapper=dict(
             type='NonFiniteGuardOptimWrapper' if guard else 'OptimWrapper',
             optimizer=dict(type='SGD', lr=0.05, momentum=0.9),
         ),
         default_hooks=dict(
             checkpoint=dict(
-                type='AtomicCheckpointHook', interval=2, by_epoch=False
+                type='CheckpointHook',
+                backend_args=dict(backend='local_atomic'),
+                interval=2,
+                by_epoch=False,
             ),
             logger=dict(type='LoggerHook', interval=1),
             non_finite=dict(type='NonFiniteLossHook', policy=policy),
@@ -144,8 +148,8 @@ def test_raise_stops_at_the_nan_iteration_keeping_last_checkpoint(
     # Nothing of the diverged state was written; the pointer is intact.
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']
     last = Path((tmp_path / 'last_checkpoint').read_text())
-    assert last == tmp_path / 'iter_2.pth' and checkpoint_problem(last) is None
-    ckpt = torch.load(last, map_location='cpu')
+    assert last == tmp_path / 'iter_2.pth'
+    ckpt = read_checkpoint(str(last))  # complete and readable
     assert ckpt['meta']['iter'] == 2
     assert all(t.isfinite().all() for t in ckpt['state_dict'].values())
     assert 3 not in snapshot.weights  # the hook raised before the rest
@@ -258,9 +262,11 @@ def test_guard_steps_normally_and_clips_like_optim_wrapper():
 def test_configs_enable_the_guards(name):
     cfg = Config.fromfile(ROOT / 'configs' / name)
     hooks = cfg.default_hooks
-    assert hooks.checkpoint.type == 'AtomicCheckpointHook'
-    assert hooks.exact_resume.type == 'ExactResumeHook'
-    assert hooks.preemption.type == 'PreemptionCheckpointHook'
-    assert hooks.preemption.save_on_sigterm
+    assert hooks.checkpoint.backend_args == dict(backend='local_atomic')
+    assert cfg.train_cfg.type in (
+        'SafeIterBasedTrainLoop',
+        'SafeEpochBasedTrainLoop',
+    )
+    assert cfg.train_cfg.get('stop_signals', ('SIGTERM',))
     assert hooks.non_finite == dict(type='NonFiniteLossHook', policy='raise')
     assert cfg.optim_wrapper.get('clip_grad') is None  # numerics unchanged
