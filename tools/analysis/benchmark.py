@@ -9,7 +9,12 @@ Measures, for each config (ours and any mmseg config, e.g. the peers
   ``--warmup``), throughput and peak memory, for every requested variant:
   ``eager``, the cumulative optimisation steps of
   :func:`litehrnet_seg.deploy.optimize` (``fold_bn``, ``channels_last``,
-  ``compile``) and ``onnxruntime`` (exported model, CPU);
+  ``compile``, ``cuda_graphs``) and ``onnxruntime`` (exported model, CPU).
+  ``cuda_graphs`` captures the model of the requested steps before it
+  except ``compile`` with CUDA graphs (``CUDAGraphModel``); the compiled
+  form, inductor's CUDA graphs, is ``compile`` with ``--compile-mode
+  reduce-overhead``. Without CUDA, ``cuda_graphs`` logs that it falls back
+  and measures the uncaptured model;
 * optionally (``--train``) the time and peak memory of one training step
   (forward, backward, SGD step) for a crop and batch, with ``--amp``.
 
@@ -89,6 +94,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='optimisation steps are cumulative over the requested ones: '
         'with fold_bn channels_last, channels_last means fold_bn + '
         'channels_last',
+    )
+    parser.add_argument(
+        '--compile-mode',
+        default=None,
+        help='torch.compile mode of the compile variant, e.g. '
+        "'max-autotune' or 'reduce-overhead' (CUDA graphs)",
     )
     parser.add_argument(
         '--train',
@@ -249,7 +260,12 @@ def _prepare(model: TensorModel, variant: str, x: torch.Tensor, args):
     # Cumulative over the requested steps only, in their canonical order.
     upto = OPTIMIZATION_STEPS.index(variant)
     steps = [s for s in OPTIMIZATION_STEPS[: upto + 1] if s in args.variants]
-    fast = optimize(model, steps)
+    if variant == 'cuda_graphs':
+        # Graphs of the uncompiled model; compiled graphs are the compile
+        # variant with --compile-mode reduce-overhead.
+        steps = [s for s in steps if s != 'compile']
+    options = dict(mode=args.compile_mode) if args.compile_mode else None
+    fast = optimize(model, steps, options)
     return (lambda: fast(x)), (lambda: None)
 
 
