@@ -7,7 +7,6 @@ One CLI run goes through a subprocess (the real entry point and its exit
 status); the others call ``main()`` in-process to save the ~10 s import.
 """
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -23,16 +22,14 @@ from mmengine.config import Config
 from litehrnet_seg.apis import (
     ImageReadError,
     InputError,
-    configure_slide_inference,
-    dataset_meta_from_config,
-    inference_segmentor,
-    init_segmentor,
+    SegInferencer,
+    cli,
     label_map,
+    list_images,
+    output_names,
     read_image,
-    render_segmentation,
-    task_of_config,
 )
-from litehrnet_seg.apis.input_sources import list_images, output_names
+from litehrnet_seg.checkpoint import dataset_meta_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SEG_CONFIG = ROOT / (
@@ -50,18 +47,6 @@ FRAME = ROOT / (
 COCO = ROOT / 'tests/data/coco'
 
 
-def _load_cli():
-    spec = importlib.util.spec_from_file_location(
-        'inference_cli', ROOT / 'tools/inference.py'
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cli = _load_cli()
-
-
 @pytest.fixture(scope='module')
 def small() -> np.ndarray:
     """The bundled Cityscapes frame shrunk to 64x128 (BGR uint8)."""
@@ -69,13 +54,13 @@ def small() -> np.ndarray:
 
 
 @pytest.fixture(scope='module')
-def model():
+def inferencer():
     torch.manual_seed(0)
-    return init_segmentor(str(SEG_CONFIG), device='cpu')
+    return SegInferencer(SEG_CONFIG, optimize=False)
 
 
-def palette_bgr(model) -> set:
-    return {tuple(c[::-1]) for c in model.dataset_meta['palette']}
+def palette_bgr(meta: dict) -> set:
+    return {tuple(c[::-1]) for c in meta['palette']}
 
 
 def colours(image: np.ndarray) -> set:
@@ -134,21 +119,24 @@ def test_list_images_sorts_naturally_and_skips_others(tmp_path):
 
 
 def test_task_of_config():
-    assert task_of_config(Config.fromfile(SEG_CONFIG)) == 'seg'
-    assert task_of_config(Config.fromfile(POSE_CONFIG)) == 'pose'
+    assert cli.task_of_config(Config.fromfile(SEG_CONFIG)) == 'seg'
+    assert cli.task_of_config(Config.fromfile(POSE_CONFIG)) == 'pose'
     multitask = Config.fromfile(
         ROOT / 'configs/multitask/segpose_litehrnet18_sample.py'
     )
     with pytest.raises(ValueError, match='--task'):
-        task_of_config(multitask)
+        cli.task_of_config(multitask)
+    assert cli.task_of_config(multitask, 'pose') == 'pose'
+    with pytest.raises(ValueError, match='does not fit'):
+        cli.task_of_config(Config.fromfile(SEG_CONFIG), 'pose')
 
 
-def test_batches_mixed_sizes_in_order(model, small):
+def test_batches_mixed_sizes_in_order(inferencer, small):
     gray = small.copy()
     gray[...] = small[..., :1]
     images = [small, small[:20, :17], gray, small[:1, :1], small]
-    single = inference_segmentor(model, images, batch_size=1)
-    batched = inference_segmentor(model, images, batch_size=3)
+    single = [inferencer.predict([image])[0] for image in images]
+    batched = inferencer.predict(images)
     for image, one, many in zip(images, single, batched, strict=True):
         assert label_map(many).shape == image.shape[:2]
         torch.testing.assert_close(
@@ -156,48 +144,63 @@ def test_batches_mixed_sizes_in_order(model, small):
         )
 
 
-def test_render_uses_the_palette_and_keeps_the_size(model, small):
-    result = inference_segmentor(model, small)[0]
-    mask, overlay = render_segmentation(small, result, model, opacity=0.4)
+def test_draw_uses_the_palette_and_keeps_the_size(inferencer, small):
+    meta = inferencer.model.dataset_meta
+    assert meta['classes'][0] == 'road'  # the config's Cityscapes meta
+    result = inferencer.predict([small])[0]
+    outputs = inferencer.draw(small, result)
+    mask, overlay = outputs['masks'], outputs['overlays']
     assert mask.shape == overlay.shape == small.shape
-    assert colours(mask) <= palette_bgr(model)
-    assert model.dataset_meta['classes'][0] == 'road'  # Cityscapes meta
+    assert colours(mask) <= palette_bgr(meta)
     labels = np.full((5, 6), 255, np.uint8)
     labels[0, 0] = 0
-    mask, _ = render_segmentation(small[:5, :6], labels, model)
-    assert tuple(mask[0, 0]) == tuple(model.dataset_meta['palette'][0][::-1])
+    mask = inferencer.draw(small[:5, :6], labels)['masks']
+    assert tuple(mask[0, 0]) == tuple(meta['palette'][0][::-1])
     assert (mask[1:] == 0).all()  # ignore index: no colour
     with pytest.raises(ValueError, match='opacity'):
-        render_segmentation(small, result, model, opacity=0)
+        SegInferencer(SEG_CONFIG, opacity=0)
 
 
-def test_slide_mode_on_large_and_tiny_images(model, small):
-    whole = model.test_cfg
-    configure_slide_inference(model, (256, 512), (256, 512))
+@pytest.mark.parametrize('with_labels', [False, True])
+def test_draw_a_1x1_image(inferencer, small, with_labels):
+    """mmseg's visualizer indexes with a torch mask, which a 1x1 image
+    turns into a scalar index (IndexError); our draw avoids it."""
+    inferencer.with_labels = with_labels
+    try:
+        result = inferencer.predict([small[:1, :1]])[0]
+        outputs = inferencer.draw(small[:1, :1], result)
+    finally:
+        inferencer.with_labels = False
+    assert outputs['masks'].shape == outputs['overlays'].shape == (1, 1, 3)
+
+
+def test_slide_mode_on_large_and_tiny_images(inferencer, small):
+    whole = inferencer.model.test_cfg
+    inferencer.configure_slide((256, 512), (256, 512))
     try:
         large = cv2.resize(small, (1024, 512))
-        results = inference_segmentor(model, [large, small[:20, :17]])
+        results = inferencer.predict([large, small[:20, :17]])
         assert label_map(results[0]).shape == (512, 1024)
         assert label_map(results[1]).shape == (20, 17)
-        assert model.test_cfg.mode == 'slide'
+        assert inferencer.model.test_cfg.mode == 'slide'
+        with pytest.raises(ValueError, match='must not exceed'):
+            inferencer.configure_slide((32, 32), (48, 16))
+        # Default stride: 2/3 of the window, as mmseg's Cityscapes configs.
+        inferencer.configure_slide((512, 1024))
+        assert inferencer.model.test_cfg.stride == (341, 683)
     finally:
-        model.test_cfg = model.cfg.model.test_cfg = whole
-    with pytest.raises(ValueError, match='must not exceed'):
-        configure_slide_inference(model, (32, 32), (48, 16))
-    # Default stride: 2/3 of the window, as mmseg's Cityscapes configs.
-    configure_slide_inference(model, (512, 1024))
-    assert model.test_cfg.stride == (341, 683)
-    model.test_cfg = model.cfg.model.test_cfg = whole
+        inferencer.model.test_cfg = whole
 
 
-def test_checkpoint_without_meta_loads(tmp_path, model, small):
+def test_checkpoint_without_meta_loads(tmp_path, inferencer, small):
     ckpt = tmp_path / 'bare.pth'
-    torch.save({'state_dict': model.state_dict()}, ckpt)
-    loaded = init_segmentor(str(SEG_CONFIG), str(ckpt))
-    assert loaded.dataset_meta['palette'] == model.dataset_meta['palette']
+    torch.save({'state_dict': inferencer.model.state_dict()}, ckpt)
+    loaded = SegInferencer(SEG_CONFIG, ckpt, optimize=False)
+    meta = loaded.model.dataset_meta
+    assert meta['palette'] == inferencer.model.dataset_meta['palette']
     torch.testing.assert_close(
-        inference_segmentor(loaded, small)[0].seg_logits.data,
-        inference_segmentor(model, small)[0].seg_logits.data,
+        loaded.predict([small])[0].seg_logits.data,
+        inferencer.predict([small])[0].seg_logits.data,
     )
 
 
@@ -216,6 +219,7 @@ def test_cli_folder_with_edge_cases_and_a_bad_file(tmp_path, small):
     )
     cv2.imwrite(str(folder / 'd_16bit.png'), small.astype(np.uint16) * 257)
     cv2.imwrite(str(folder / 'e_tiny.jpg'), small[:20, :17])
+    cv2.imwrite(str(folder / 'h_1x1.png'), small[:1, :1])
     (folder / 'f_broken.png').write_bytes(b'\x89PNG\r\n garbage')
     (folder / 'g_empty.jpg').write_bytes(b'')
     (folder / 'notes.txt').write_text('not an image: ignored')
@@ -224,7 +228,8 @@ def test_cli_folder_with_edge_cases_and_a_bad_file(tmp_path, small):
     proc = subprocess.run(
         [
             sys.executable,
-            str(ROOT / 'tools/inference.py'),
+            '-m',
+            'litehrnet_seg.apis.cli',
             str(SEG_CONFIG),
             str(folder),
             '--out-dir',
@@ -250,7 +255,7 @@ def test_cli_folder_with_edge_cases_and_a_bad_file(tmp_path, small):
     assert 'RANDOM weights' in proc.stderr
     for bad in ('f_broken.png', 'g_empty.jpg'):
         assert f'error: {folder / bad}:' in proc.stderr
-    assert '5 of 7 inputs written' in proc.stderr
+    assert '6 of 8 inputs written' in proc.stderr
     assert f'failed: {folder / "f_broken.png"} (cannot decode' in proc.stderr
     meta = dataset_meta_from_config(Config.fromfile(SEG_CONFIG))
     palette = {tuple(c[::-1]) for c in meta['palette']}
@@ -260,6 +265,7 @@ def test_cli_folder_with_edge_cases_and_a_bad_file(tmp_path, small):
         ('c_rgba', (64, 128)),
         ('d_16bit', (64, 128)),
         ('e_tiny', (20, 17)),
+        ('h_1x1', (1, 1)),
     ]:
         mask = cv2.imread(str(out / 'masks' / f'{name}.png'))
         overlay = cv2.imread(str(out / 'overlays' / f'{name}.png'))
@@ -280,6 +286,7 @@ def test_cli_folder_with_edge_cases_and_a_bad_file(tmp_path, small):
         'c_rgba.png',
         'd_16bit.png',
         'e_tiny.png',
+        'h_1x1.png',
     ]
 
 
@@ -366,3 +373,9 @@ def test_cli_input_errors(tmp_path, capsys):
         )
     assert 'must not exceed --crop-size' in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
+    taken = tmp_path / 'taken'
+    taken.write_text('a file')
+    with pytest.raises(SystemExit) as info:
+        cli.main([str(SEG_CONFIG), str(notes), '--out-dir', str(taken)])
+    assert info.value.code == 2
+    assert f'--out-dir {taken} is a file' in capsys.readouterr().err
