@@ -73,5 +73,12 @@ setup(
         'deploy': DEPLOY,
         'tests': ['pytest>=7', 'ruff>=0.5', *DEPLOY],
     },
+    entry_points={
+        'console_scripts': [
+            # Same as python tools/inference.py (images, folders, videos;
+            # seg and pose).
+            'litehrnet-infer=litehrnet_seg.apis.cli:main',
+        ],
+    },
     zip_safe=False,
 )
