@@ -255,3 +255,31 @@ def test_nproc_2_matches_nproc_1(root, tmp_path, monkeypatch):
         f'frankfurt/{FRAME}',
         f'frankfurt/{second}',
     ]
+
+
+@pytest.mark.parametrize(
+    'content, reason',
+    [
+        ('{"imgHeight": 8, "imgWidth"', 'JSONDecodeError'),
+        (
+            json.dumps(
+                {
+                    'imgHeight': 8,
+                    'imgWidth': 8,
+                    'objects': [
+                        {'label': 'spaceship', 'polygon': [[0, 0], [7, 7]]}
+                    ],
+                }
+            ),
+            'SystemExit',
+        ),
+    ],
+)
+def test_bad_polygon_json_is_named(root, content, reason):
+    bad = root / FRAME_DIR / f'{FRAME}_gtFine_polygons.json'
+    bad.write_text(content)
+    with pytest.raises(SystemExit) as exc_info:
+        converter.main([str(root)])
+    message = str(exc_info.value.code)
+    assert f'cannot convert polygon json {bad}: {reason}' in message
+    assert not (root / 'val.txt').exists()

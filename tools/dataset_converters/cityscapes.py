@@ -27,27 +27,34 @@ The exit status is non-zero when anything could not be converted.
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
-import numpy as np
-from cityscapesscripts.helpers.labels import labels as CS_LABELS
-from cityscapesscripts.preparation.json2labelImg import json2labelImg
-from mmengine.utils import track_parallel_progress, track_progress
+# Run from a checkout without installing: the repository root first.
+sys.path.insert(
+    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+)
+
+import mmcv  # noqa: E402
+import numpy as np  # noqa: E402
+from cityscapesscripts.helpers.labels import labels as CS_LABELS  # noqa
+from cityscapesscripts.preparation.json2labelImg import json2labelImg  # noqa
+from mmengine.utils import (  # noqa: E402
+    mkdir_or_exist,
+    track_parallel_progress,
+    track_progress,
+)
+
+from litehrnet_seg.datasets.cityscapes import find_frames  # noqa: E402
+from litehrnet_seg.datasets.integrity import DataError, read_image  # noqa
 
 SPLITS = ('train', 'val', 'test')
 IGNORE_INDEX = 255
-OUT_KIND = 'labelTrainIds'
-# ``<frame>_<gtTag>_<kind>.<ext>``, e.g.
-# ``frankfurt_000000_000294_gtFine_labelIds.png``.
-GT_FILE_RE = re.compile(
-    r'^(?P<frame>.+?)_(?P<tag>gt[A-Za-z]+)_(?P<kind>\w+)\.(?P<ext>png|json)$'
-)
+# Annotation files a frame may have, by kind (after ``_<gt tag>_``).
+SOURCE_KINDS = ('polygons.json', 'labelIds.png')
+OTHER_KINDS = ('instanceIds.png', 'color.png')
 
 
 @dataclass(frozen=True)
@@ -109,43 +116,6 @@ def labelids_to_trainids(label_ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def read_labelids(path: str) -> np.ndarray:
-    """Read a single-channel ``*_labelIds.png``.
-
-    Args:
-        path: Path of the png.
-
-    Returns:
-        np.ndarray: The 2-D integer label map.
-
-    Raises:
-        ValueError: If the file cannot be decoded or is not single-channel.
-    """
-    array = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if array is None:
-        raise ValueError(f'cannot read labelIds image {path!r}')
-    if array.ndim != 2:
-        raise ValueError(
-            f'labelIds image {path!r} must be single-channel, got shape '
-            f'{array.shape}'
-        )
-    return array
-
-
-def write_label_png(path: str, array: np.ndarray) -> None:
-    """Write a 2-D ``uint8`` label map as png.
-
-    Args:
-        path: Output path.
-        array: 2-D ``uint8`` array.
-
-    Raises:
-        OSError: If the image could not be written.
-    """
-    if not cv2.imwrite(path, array):
-        raise OSError(f'cannot write {path!r}')
-
-
 def convert_frame(frame: Frame) -> str:
     """Write the trainIds png of one frame, preferring the polygon json.
 
@@ -156,50 +126,48 @@ def convert_frame(frame: Frame) -> str:
         str: ``'json'`` or ``'labelIds'``, the source that was used.
 
     Raises:
-        ValueError: If the frame has no usable source or a source file cannot
-            be read or converted; the message names the offending file.
+        DataError: If a source file cannot be read or converted; the
+            message names it.
     """
     if frame.json_file is not None:
         try:
             json2labelImg(frame.json_file, frame.out_file, 'trainIds')
         except (Exception, SystemExit) as exc:
             # json2labelImg calls sys.exit() on unknown labels.
-            raise ValueError(
-                f'cannot convert polygon json {frame.json_file!r}: {exc!r}'
+            raise DataError(
+                f'cannot convert polygon json {frame.json_file}: {exc!r}',
+                frame.json_file,
+                'unreadable_label',
             ) from exc
         return 'json'
-    if frame.labelids_file is not None:
-        train_ids = labelids_to_trainids(read_labelids(frame.labelids_file))
-        write_label_png(frame.out_file, train_ids)
-        return 'labelIds'
-    raise ValueError(
-        f'frame {frame.name!r} has neither a polygon json nor a labelIds png'
-    )
+    path = frame.labelids_file
+    label_ids = read_image(path, 'label', 'unchanged')
+    if label_ids.ndim != 2:
+        raise DataError(
+            f'labelIds image {path} must be single-channel, got shape '
+            f'{label_ids.shape}',
+            path,
+            'bad_label_format',
+        )
+    if not mmcv.imwrite(labelids_to_trainids(label_ids), frame.out_file):
+        raise OSError(f'cannot write {frame.out_file}')
+    return 'labelIds'
 
 
 def _convert_frame_safe(frame: Frame) -> tuple[str, str | None]:
-    """Run :func:`convert_frame`, returning ``(source, error)``.
-
-    Args:
-        frame: The frame to convert.
-
-    Returns:
-        tuple: ``(source, None)`` on success, ``('', message)`` on failure.
-    """
+    """Run :func:`convert_frame`, returning ``(source, error)``."""
     try:
         return convert_frame(frame), None
-    except (OSError, ValueError, TypeError) as exc:
+    except (DataError, OSError) as exc:
         return '', str(exc)
 
 
-def find_frames(gt_dir: str) -> list[Frame]:
+def collect_frames(gt_dir: str) -> list[Frame]:
     """Collect all annotated frames under ``gt_dir``.
 
-    A frame is any ``<frame>_<gt>_<kind>.(png|json)`` file stem; existing
-    ``*_labelTrainIds.png`` outputs alone do not make a frame.
-
     Args:
-        gt_dir: The gt directory, e.g. ``<root>/gtFine``.
+        gt_dir: The gt directory, e.g. ``<root>/gtFine``; its name is the
+            tag of the files (``<frame>_gtFine_labelIds.png``).
 
     Returns:
         list[Frame]: Frames sorted by name.
@@ -208,27 +176,16 @@ def find_frames(gt_dir: str) -> list[Frame]:
         ValueError: If some frames have neither a polygon json nor a labelIds
             png (all of them are named), or if no frame is found.
     """
-    found: dict[tuple[str, str], dict[str, str]] = {}
-    for dirpath, dirnames, filenames in os.walk(gt_dir):
-        dirnames.sort()
-        for filename in filenames:
-            match = GT_FILE_RE.match(filename)
-            if match is None or match['kind'] == OUT_KIND:
-                continue
-            rel_dir = osp.relpath(dirpath, gt_dir)
-            name = osp.normpath(osp.join(rel_dir, match['frame']))
-            files = found.setdefault((name, match['tag']), {})
-            files[f'{match["kind"]}.{match["ext"]}'] = osp.join(
-                dirpath, filename
-            )
-
+    tag = osp.basename(osp.normpath(gt_dir))
+    suffixes = [f'_{tag}_{kind}' for kind in SOURCE_KINDS + OTHER_KINDS]
+    json_suffix, labelids_suffix = suffixes[:2]
     frames, missing = [], []
-    for (name, tag), files in sorted(found.items()):
+    for name, files in find_frames(gt_dir, suffixes).items():
         frame = Frame(
-            name=name.replace(os.sep, '/'),
-            out_file=osp.join(gt_dir, f'{name}_{tag}_{OUT_KIND}.png'),
-            json_file=files.get('polygons.json'),
-            labelids_file=files.get('labelIds.png'),
+            name=name,
+            out_file=osp.join(gt_dir, f'{name}_{tag}_labelTrainIds.png'),
+            json_file=files.get(json_suffix),
+            labelids_file=files.get(labelids_suffix),
         )
         if frame.json_file is None and frame.labelids_file is None:
             missing.append(osp.join(gt_dir, f'{name}_{tag}_*'))
@@ -241,7 +198,7 @@ def find_frames(gt_dir: str) -> list[Frame]:
     if not frames:
         raise ValueError(
             f'no annotations found under {gt_dir!r}: expected files named '
-            '<frame>_gtFine_polygons.json or <frame>_gtFine_labelIds.png'
+            f'<frame>_{tag}_polygons.json or <frame>_{tag}_labelIds.png'
         )
     return frames
 
@@ -259,7 +216,7 @@ def make_split_lists(
     Returns:
         dict[str, int]: Number of entries written per split.
     """
-    os.makedirs(out_dir, exist_ok=True)
+    mkdir_or_exist(out_dir)
     counts = {}
     for split in SPLITS:
         if not osp.isdir(osp.join(gt_dir, split)):
@@ -349,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = args.out_dir or root
     try:
         check_root(root, gt_dir)
-        frames = find_frames(gt_dir)
+        frames = collect_frames(gt_dir)
     except ValueError as exc:
         raise SystemExit(f'error: {exc}') from exc
 
