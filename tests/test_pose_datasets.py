@@ -98,6 +98,8 @@ def test_coco_train_items_and_schema():
     assert item['num_keypoints'] == ann['num_keypoints']
     assert item['area'] == pytest.approx(ann['area'])
     assert item['iscrowd'] == 0
+    # Compared with the decoded image by LoadImageFromFileChecked.
+    assert item['recorded_shape'] == (img['height'], img['width'])
     # Metainfo copied into the item for the pipeline.
     assert item['flip_indices'] == COCO_METAINFO['flip_indices']
     assert item['upper_body_ids'] == list(range(11))
