@@ -75,21 +75,11 @@ class Frame:
     labelids_file: str | None = None
 
 
-def build_trainid_lut() -> np.ndarray:
-    """Build a 256-entry ``labelId -> trainId`` lookup table.
-
-    Returns:
-        np.ndarray: ``uint8`` array of shape ``(256,)``; ids with trainId
-        ``255`` or ``-1`` and ids absent from the table map to ``255``.
-    """
-    lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
-    for label in CS_LABELS:
-        if 0 <= label.id < 256 and 0 <= label.trainId < IGNORE_INDEX:
-            lut[label.id] = label.trainId
-    return lut
-
-
-TRAINID_LUT = build_trainid_lut()
+# labelId -> trainId; ids with trainId 255 or -1, and unknown ids, -> 255.
+TRAINID_LUT = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+for _label in CS_LABELS:
+    if 0 <= _label.id < 256 and 0 <= _label.trainId < IGNORE_INDEX:
+        TRAINID_LUT[_label.id] = _label.trainId
 
 
 def labelids_to_trainids(label_ids: np.ndarray) -> np.ndarray:
@@ -155,7 +145,7 @@ def convert_frame(frame: Frame) -> str:
 
 
 def _convert_frame_safe(frame: Frame) -> tuple[str, str | None]:
-    """Run :func:`convert_frame`, returning ``(source, error)``."""
+    """:func:`convert_frame` as ``(source, None)`` or ``('', error)``."""
     try:
         return convert_frame(frame), None
     except (DataError, OSError) as exc:
@@ -232,15 +222,7 @@ def make_split_lists(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse command line arguments.
-
-    Args:
-        argv: Arguments without the program name; ``None`` uses
-            ``sys.argv[1:]``.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse the command line (``argv``: None uses ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(
         description='Convert Cityscapes annotations to *_labelTrainIds.png '
         'and write train/val/test split lists.'
@@ -265,27 +247,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def check_root(root: str, gt_dir: str) -> None:
-    """Check that the Cityscapes root and its gt directory exist.
-
-    Args:
-        root: The Cityscapes root directory.
-        gt_dir: The gt directory.
-
-    Raises:
-        ValueError: If either directory is missing.
-    """
-    if not osp.isdir(root):
-        raise ValueError(
-            f'Cityscapes root {root!r} does not exist or is not a directory'
-        )
-    if not osp.isdir(gt_dir):
-        raise ValueError(
-            f'annotation directory {gt_dir!r} not found: expected the '
-            'Cityscapes root to contain it (e.g. gtFine/{train,val,test}/)'
-        )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the converter.
 
@@ -304,18 +265,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = args.cityscapes_path
     gt_dir = osp.join(root, args.gt_dir)
     out_dir = args.out_dir or root
+    if not osp.isdir(root):
+        raise SystemExit(f'error: Cityscapes root {root!r} does not exist')
+    if not osp.isdir(gt_dir):
+        raise SystemExit(
+            f'error: annotation directory {gt_dir!r} not found: expected the '
+            'Cityscapes root to contain it (e.g. gtFine/{train,val,test}/)'
+        )
     try:
-        check_root(root, gt_dir)
         frames = collect_frames(gt_dir)
     except ValueError as exc:
         raise SystemExit(f'error: {exc}') from exc
 
     if args.nproc > 1:
         results = track_parallel_progress(
-            _convert_frame_safe, frames, args.nproc, file=sys.stdout
+            _convert_frame_safe, frames, args.nproc
         )
     else:
-        results = track_progress(_convert_frame_safe, frames, file=sys.stdout)
+        results = track_progress(_convert_frame_safe, frames)
 
     errors = [error for _, error in results if error is not None]
     sources = [source for source, _ in results]
