@@ -1,11 +1,10 @@
 """Turn SIGTERM (Slurm pre-emption) into a flag checked between iterations.
 
-Slurm sends SIGTERM, then SIGKILL some seconds later. The handler only
-records the signal; the training loop checks the flag after each
-iteration, saves a checkpoint and exits.
+Slurm sends SIGTERM to every process of the job, then SIGKILL some seconds
+later. The handler only records the signal (saving inside it could
+deadlock); the training loop checks the flag after each iteration.
 """
 
-import functools
 import os
 import signal
 import threading
@@ -14,50 +13,42 @@ from collections.abc import Callable, Sequence
 import torch
 from mmengine.dist import all_reduce, get_world_size
 
-__all__ = ['StopSignal', 'shield_worker_init_fn']
+__all__ = ['StopSignal', 'filter_signals_in_worker']
 
 
-def signal_number(sig: str | int) -> signal.Signals:
-    """``'SIGTERM'``, ``'TERM'`` or ``15`` -> ``signal.SIGTERM``.
-
-    Args:
-        sig (str | int): Signal name or number.
-
-    Returns:
-        signal.Signals: The signal.
-    """
-    if isinstance(sig, str):
-        name = sig.upper()
-        name = name if name.startswith('SIG') else f'SIG{name}'
-        if not hasattr(signal, name):
-            raise ValueError(
-                f'Unknown signal {sig!r} in train_cfg.stop_signals; '
-                "expected a name such as 'SIGTERM' or 'SIGUSR1'"
-            )
-        return signal.Signals(getattr(signal, name))
-    return signal.Signals(sig)
+def to_signal(sig: str | int) -> signal.Signals:
+    """``'SIGTERM'``, ``'TERM'`` or ``15`` -> ``signal.SIGTERM``."""
+    if isinstance(sig, int):
+        return signal.Signals(sig)
+    name = sig.upper() if sig.upper().startswith('SIG') else f'SIG{sig}'
+    try:
+        return signal.Signals[name.upper()]
+    except KeyError:
+        raise ValueError(
+            f'train_cfg.stop_signals: unknown signal {sig!r}; expected a '
+            "name such as 'SIGTERM' or 'SIGUSR1'"
+        ) from None
 
 
 class StopSignal:
     """Records the first of ``signals`` received while installed.
 
     Args:
-        signals (Sequence[str | int]): Signals to catch, e.g.
+        signals (Sequence[str | int]): Signal names or numbers, e.g.
             ``('SIGTERM', 'SIGUSR1')`` for ``sbatch --signal=USR1@120``.
     """
 
     def __init__(self, signals: Sequence[str | int]) -> None:
-        self.signals = tuple(signal_number(s) for s in signals)
+        self.signals = tuple(map(to_signal, signals))
         self.received: signal.Signals | None = None
         self.previous: dict = {}
 
     def handle(self, signum: int, frame) -> None:
-        """Signal handler: only record (saving here could deadlock)."""
-        if self.received is None:
-            self.received = signal.Signals(signum)
+        """Signal handler: only record."""
+        self.received = self.received or signal.Signals(signum)
 
     def install(self) -> bool:
-        """Install the handlers; False when not in the main thread."""
+        """Install the handlers; False outside the main thread."""
         if threading.current_thread() is not threading.main_thread():
             return False
         for signum in self.signals:
@@ -71,14 +62,12 @@ class StopSignal:
         self.previous = {}
 
     def requested(self) -> bool:
-        """Whether any rank received a signal (one all-reduce per call,
-        so that all ranks stop after the same iteration)."""
-        flag = float(self.received is not None)
+        """Whether any rank received a signal (one all-reduce per call, so
+        that all ranks stop after the same iteration)."""
+        flag = torch.tensor([float(self.received is not None)])
         if get_world_size() > 1:
-            tensor = torch.tensor([flag])
-            all_reduce(tensor, op='max')
-            flag = float(tensor.item())
-        return flag > 0
+            all_reduce(flag, op='max')
+        return bool(flag.item() > 0)
 
 
 def filter_signals_in_worker(
@@ -89,11 +78,11 @@ def filter_signals_in_worker(
 ) -> None:
     """DataLoader ``worker_init_fn``: survive ``signals`` from outside.
 
-    Slurm signals every process of the job; a dataloader worker killed by
-    SIGTERM makes the training process fail before it can save. The worker
-    blocks ``signals`` and a thread takes them: sent by the training
-    process (its shutdown of the workers) the worker exits at once; sent by
-    anyone else the signal is ignored. Then chains to ``init_fn``.
+    A worker killed by the job-wide SIGTERM makes the training process fail
+    before it can save. So the worker blocks ``signals`` and a thread takes
+    them: sent by the training process (shutting its workers down) the
+    worker exits at once; sent by anyone else the signal is ignored. Then
+    chains to ``init_fn``.
 
     Args:
         worker_id (int): DataLoader worker index.
@@ -105,34 +94,9 @@ def filter_signals_in_worker(
 
     def watch() -> None:
         while True:
-            info = signal.sigwaitinfo(signals)
-            if info.si_pid == main_pid:
+            if signal.sigwaitinfo(signals).si_pid == main_pid:
                 os._exit(0)
 
     threading.Thread(target=watch, name='signal-filter', daemon=True).start()
     if init_fn is not None:
         init_fn(worker_id)
-
-
-def shield_worker_init_fn(
-    init_fn: Callable[[int], None] | None, signals: Sequence[int]
-) -> Callable[[int], None] | None:
-    """``init_fn`` extended by :func:`filter_signals_in_worker`.
-
-    Args:
-        init_fn (Callable, optional): The dataloader's ``worker_init_fn``.
-        signals (Sequence[int]): Signals the workers should survive.
-
-    Returns:
-        Callable | None: The new ``worker_init_fn``; ``init_fn`` unchanged
-        where signals cannot be filtered (no ``sigwaitinfo``: macOS,
-        Windows) or there is nothing to filter.
-    """
-    if not signals or not hasattr(signal, 'sigwaitinfo'):
-        return init_fn
-    return functools.partial(
-        filter_signals_in_worker,
-        signals=tuple(int(s) for s in signals),
-        main_pid=os.getpid(),
-        init_fn=init_fn,
-    )

@@ -1,26 +1,27 @@
 """Training loops that resume exactly and stop cleanly on SIGTERM.
 
-mmengine restores model, optimizer, schedulers and the iteration counter
-on ``--resume``, but re-seeds the global random generators (so dropout
-masks and main-process augmentations after a resume differ from an
-uninterrupted run), and an ``EpochBasedTrainLoop`` can only resume at an
-epoch boundary. :class:`SafeIterBasedTrainLoop` and
-:class:`SafeEpochBasedTrainLoop` (``train_cfg.type``) add, with every
-argument of the loops they extend:
+mmengine's ``--resume`` re-seeds the global random generators (dropout
+masks and main-process augmentations then differ from an uninterrupted
+run), and an ``EpochBasedTrainLoop`` resumes only at an epoch boundary.
+:class:`SafeIterBasedTrainLoop` / :class:`SafeEpochBasedTrainLoop`
+(``train_cfg.type``; every argument of the loop they extend, plus those of
+:class:`SafeLoopMixin`) add:
 
-* every checkpoint stores the random state (and, mid-epoch, how many
-  batches of the epoch are done); a resume restores it right before the
-  first new batch, after skipping the batches already trained on;
-* the signals in ``stop_signals`` (SIGTERM: Slurm pre-emption) only set a
-  flag; after the iteration in progress the loop writes ``iter_{N}.pth``,
-  points ``last_checkpoint`` at it and exits with ``exit_code``.
-  Dataloader workers ignore those signals unless the training process
-  sends them, so a signal to the whole job does not kill them first.
+* every checkpoint stores the random state and, mid-epoch, the batches of
+  the epoch already done; a resume skips those batches and restores the
+  random state right before the first new batch;
+* a signal of ``stop_signals`` (SIGTERM) is acted on after the iteration
+  in progress: ``iter_{N}.pth`` is saved, ``last_checkpoint`` points at
+  it and the process exits. Dataloader workers ignore those signals
+  unless the training process sends them.
 """
 
 import bisect
 import contextlib
+import functools
+import os
 import os.path as osp
+import signal
 from collections.abc import Callable, Sequence
 
 from mmengine.dist import barrier, get_world_size, is_main_process
@@ -32,7 +33,7 @@ from mmseg.registry import LOOPS
 
 from .atomic_backend import atomic_write_bytes
 from .rng_state import get_rng_state, set_rng_state
-from .stop_signal import StopSignal, shield_worker_init_fn
+from .stop_signal import StopSignal, filter_signals_in_worker
 
 __all__ = ['SafeEpochBasedTrainLoop', 'SafeIterBasedTrainLoop']
 
@@ -45,12 +46,11 @@ def diff_rank_seed(runner) -> bool:
 
 
 class ResumeStateHook(Hook):
-    """Carries a loop's resume state in and out of checkpoints.
-
-    Registered by the loop itself, so no config has to list it.
+    """Carries a loop's resume state in and out of checkpoints; the loop
+    registers it, so no config lists it.
 
     Args:
-        loop (SafeLoopMixin): The loop whose state it saves and loads.
+        loop (SafeLoopMixin): The loop.
     """
 
     priority = 'VERY_HIGH'  # before CheckpointHook saves at epoch end
@@ -63,38 +63,32 @@ class ResumeStateHook(Hook):
         self.loop.batches_done = 0
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Add ``resume_state``: random state and batches done in the
-        epoch (non-zero only in mid-epoch checkpoints of epoch loops)."""
+        """Store the random state and the batches done in the epoch."""
         checkpoint[STATE_KEY] = dict(
             rng=get_rng_state(), epoch_batches_done=self.loop.batches_done
         )
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Keep the loaded state until training starts."""
+        """Keep the loaded state (and its iteration) for the loop."""
         state = checkpoint.get(STATE_KEY)
         meta = checkpoint.get('meta') or {}
-        self.loop.loaded = None
-        if state is not None and 'iter' in meta:
-            self.loop.loaded = dict(state, iter=meta['iter'])
+        ok = state is not None and 'iter' in meta
+        self.loop.loaded = dict(state, iter=meta['iter']) if ok else None
 
 
 class SkipFirstBatches:
-    """Dataloader view for the first epoch after a resume: iterating it
-    drops the first ``skip`` batches (already trained on) and calls
-    ``restore`` right before the first new batch. Other attributes (e.g.
-    ``sampler``) and ``len`` are those of the wrapped dataloader.
+    """The dataloader of the first epoch after a resume: iterating drops
+    the first ``skip`` batches (already trained on) and calls ``restore``
+    right before the first new one; other attributes are the wrapped
+    dataloader's.
     """
 
-    def __init__(
-        self, dataloader, skip: int, restore: Callable[[], None]
-    ) -> None:
-        self.dataloader = dataloader
-        self.skip = skip
-        self.restore = restore
+    def __init__(self, dataloader, skip: int, restore: Callable) -> None:
+        self.dataloader, self.skip, self.restore = dataloader, skip, restore
 
     def __iter__(self):
         if not self.skip:
-            self.restore()  # before iter(): it draws a base seed
+            self.restore()  # before iter(), which draws a base seed
         iterator = iter(self.dataloader)
         for done in range(self.skip):
             if next(iterator, None) is None:
@@ -115,23 +109,22 @@ class SkipFirstBatches:
 
 
 class SafeLoopMixin:
-    """What both safe loops add; see the module docstring.
+    """What both safe loops add (see the module docstring).
 
     Args:
         runner (Runner): The runner.
-        dataloader (DataLoader | dict): The train dataloader (or config).
+        dataloader (DataLoader | dict): The train dataloader or its config.
         *args: Positional arguments of the extended loop.
         stop_signals (Sequence[str | int]): Signals that trigger the save
-            and exit; ``()`` disables it. Defaults to ``('SIGTERM',)``.
-        exit_code (int): Exit status after that save. 0 (default) reports
-            a clean stop; e.g. 143 lets a wrapper tell a pre-empted run from
-            a finished one.
-        shield_workers (bool): Make dataloader workers ignore
-            ``stop_signals`` unless the training process sends them.
+            and exit; ``[]`` disables it. Defaults to ``('SIGTERM',)``.
+        exit_code (int): Exit status after that save; e.g. 143 lets a
+            wrapper tell a pre-empted run from a finished one. Defaults
+            to 0.
+        shield_workers (bool): Dataloader workers ignore ``stop_signals``
+            unless the training process sends them. Defaults to True.
+        restore_rng (bool): Restore the random state on resume (not in
+            multi-process runs with ``randomness.diff_rank_seed=True``).
             Defaults to True.
-        restore_rng (bool): Restore the random state on resume. Skipped in
-            multi-process runs with ``randomness.diff_rank_seed=True``,
-            where ranks keep the re-seeded state. Defaults to True.
         **kwargs: Keyword arguments of the extended loop.
     """
 
@@ -153,44 +146,48 @@ class SafeLoopMixin:
         self.skipped = 0  # batches skipped at the start of this epoch
         self.loaded: dict | None = None  # resume_state + meta iter
         if isinstance(dataloader, dict):
-            # Built here, not by the base class, so that the workers get
-            # the signal filter before the iteration-based loop starts them.
+            # Built here so that the workers get the signal filter before
+            # IterBasedTrainLoop starts them.
             dataloader = runner.build_dataloader(
                 dataloader,
                 seed=runner.seed,
                 diff_rank_seed=diff_rank_seed(runner),
             )
-        if shield_workers and getattr(dataloader, 'num_workers', 0):
-            dataloader.worker_init_fn = shield_worker_init_fn(
-                dataloader.worker_init_fn, self.stop.signals
+        if (
+            shield_workers
+            and self.stop.signals
+            and getattr(dataloader, 'num_workers', 0)
+            and hasattr(signal, 'sigwaitinfo')  # not on macOS/Windows
+        ):
+            dataloader.worker_init_fn = functools.partial(
+                filter_signals_in_worker,
+                signals=tuple(int(s) for s in self.stop.signals),
+                main_pid=os.getpid(),
+                init_fn=dataloader.worker_init_fn,
             )
         super().__init__(runner, dataloader, *args, **kwargs)
         runner.register_hook(ResumeStateHook(self))
 
     @contextlib.contextmanager
-    def stop_signal_installed(self):
+    def catching_stop_signals(self):
         """Catch ``stop_signals`` while training runs."""
-        if self.stop.signals and self.stop.install():
+        if self.stop.signals:
             names = ', '.join(s.name for s in self.stop.signals)
             print_log(
                 f'On {names}: save a checkpoint after the current iteration '
-                'and exit (resume with --resume).',
+                'and exit (resume with --resume).'
+                if self.stop.install()
+                else f'Not in the main thread: {names} stops training '
+                'without a checkpoint.',
                 logger='current',
-            )
-        elif self.stop.signals:
-            print_log(
-                'Training does not run in the main thread: no signal '
-                'handlers, so a SIGTERM stops it without a checkpoint.',
-                logger='current',
-                level='WARNING',
             )
         try:
             yield
         finally:
             self.stop.uninstall()
 
-    def take_resume_state(self) -> dict | None:
-        """The loaded resume state if this run resumes from it, once."""
+    def resume_state(self) -> dict | None:
+        """The loaded resume state if this run resumes from it (once)."""
         loaded, self.loaded = self.loaded, None
         if loaded is None or self.iter == 0 or loaded['iter'] != self.iter:
             return None  # not resuming (e.g. load_from only)
@@ -250,18 +247,15 @@ class SafeLoopMixin:
 
 @LOOPS.register_module()
 class SafeIterBasedTrainLoop(SafeLoopMixin, IterBasedTrainLoop):
-    """``IterBasedTrainLoop`` with exact resume and SIGTERM save.
-
-    Args: see :class:`SafeLoopMixin` and ``IterBasedTrainLoop``.
-    """
+    """``IterBasedTrainLoop`` with exact resume and the SIGTERM save."""
 
     def run(self):
-        """Train, as ``IterBasedTrainLoop.run`` does, restoring the random
-        state after the dataloader is fast-forwarded on resume."""
-        with self.stop_signal_installed():
+        """``IterBasedTrainLoop.run``, restoring the random state after
+        the dataloader is fast-forwarded on resume."""
+        with self.catching_stop_signals():
             self.runner.call_hook('before_train')
             self.runner.call_hook('before_train_epoch')
-            loaded = self.take_resume_state()
+            loaded = self.resume_state()
             if self.iter > 0:
                 print_log(
                     f'Advance dataloader {self.iter} steps to skip data '
@@ -274,10 +268,8 @@ class SafeIterBasedTrainLoop(SafeLoopMixin, IterBasedTrainLoop):
             while self.iter < self.max_iters and not self.stop_training:
                 self.runner.model.train()
                 self.run_iter(next(self.dataloader_iterator))
-                milestone = bisect.bisect(
-                    self.dynamic_milestones, self.iter + 1
-                )
-                self.val_interval = self.dynamic_intervals[milestone - 1]
+                step = bisect.bisect(self.dynamic_milestones, self.iter + 1)
+                self.val_interval = self.dynamic_intervals[step - 1]
                 if (
                     self.runner.val_loop is not None
                     and self.iter >= self.val_begin
@@ -303,24 +295,20 @@ class SafeIterBasedTrainLoop(SafeLoopMixin, IterBasedTrainLoop):
 
 @LOOPS.register_module()
 class SafeEpochBasedTrainLoop(SafeLoopMixin, EpochBasedTrainLoop):
-    """``EpochBasedTrainLoop`` with exact (also mid-epoch) resume and
+    """``EpochBasedTrainLoop`` with exact (also mid-epoch) resume and the
     SIGTERM save. In the first epoch after a mid-epoch resume, hooks see
-    batch indices counted from the first new batch.
-
-    Args: see :class:`SafeLoopMixin` and ``EpochBasedTrainLoop``.
-    """
+    batch indices counted from the first new batch."""
 
     def run(self):
         """Train with the stop signals caught."""
-        with self.stop_signal_installed():
+        with self.catching_stop_signals():
             return super().run()
 
     def run_epoch(self) -> None:
         """One epoch; after a resume, skip the batches already done."""
-        loaded = self.take_resume_state()
+        loaded = self.resume_state()
         if loaded is None:
-            super().run_epoch()
-            return
+            return super().run_epoch()
         self.skipped = loaded['epoch_batches_done']
         if self.skipped:
             print_log(
@@ -335,14 +323,13 @@ class SafeEpochBasedTrainLoop(SafeLoopMixin, EpochBasedTrainLoop):
         try:
             super().run_epoch()
         finally:
-            self.dataloader = dataloader
-            self.skipped = 0
+            self.dataloader, self.skipped = dataloader, 0
 
     def run_iter(self, idx: int, data_batch) -> None:
         """One iteration, then the stop-signal check.
 
         Args:
-            idx (int): Index of the batch in this run of the epoch.
+            idx (int): Index of the batch in this pass over the epoch.
             data_batch: Batch from the dataloader.
         """
         self.batches_done = self.skipped + idx + 1
