@@ -6,7 +6,6 @@ from .integrity import (
     BadSamplePolicyMixin,
     BadSampleReportHook,
     DataError,
-    check_bad_sample_policy,
 )
 from .mpii_keypoint_dataset import MPII_METAINFO, MpiiDataset
 from .multitask_dataset import MultiTaskDataset
@@ -34,6 +33,5 @@ __all__ = [
     'MultiTaskDataset',
     'TaskBatchSampler',
     'TaskSequentialBatchSampler',
-    'check_bad_sample_policy',
     'parse_pose_metainfo',
 ]

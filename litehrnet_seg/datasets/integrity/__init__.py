@@ -10,8 +10,6 @@
 from .bad_sample_policy import (
     BAD_SAMPLE_POLICIES,
     BadSamplePolicyMixin,
-    SkipCounter,
-    check_bad_sample_policy,
     collect_data_errors,
     iter_datasets,
 )
@@ -25,6 +23,7 @@ from .checks import (
     check_seg_label,
     read_image,
 )
+from .skip_counter import SkipCounter
 
 __all__ = [
     'BAD_SAMPLE_POLICIES',
@@ -32,7 +31,6 @@ __all__ = [
     'BadSampleReportHook',
     'DataError',
     'SkipCounter',
-    'check_bad_sample_policy',
     'check_coco_annotation',
     'check_coco_image',
     'check_image_shape',

@@ -26,22 +26,18 @@ dataloader worker processes (``num_workers > 0``) are counted too.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 from collections.abc import Iterator
 from contextlib import contextmanager
-from multiprocessing.context import get_spawning_popen
 from typing import Any
 
 from mmengine.logging import print_log
-from torch.utils.data import get_worker_info
 
 from .checks import DataError
+from .skip_counter import SkipCounter
 
 __all__ = [
     'BAD_SAMPLE_POLICIES',
     'BadSamplePolicyMixin',
-    'SkipCounter',
-    'check_bad_sample_policy',
     'collect_data_errors',
     'iter_datasets',
 ]
@@ -52,29 +48,6 @@ MAX_LISTED = 5
 # Lists that collect load-time errors instead of raising them (innermost
 # last); see collect_data_errors.
 _collectors: list[list[DataError]] = []
-
-
-def check_bad_sample_policy(policy: Any, owner: str = 'dataset') -> str:
-    """Validate a ``bad_sample_policy`` value.
-
-    Args:
-        policy (Any): The value to check.
-        owner (str): Name used in the message (e.g. the dataset class).
-
-    Returns:
-        str: ``policy``, when valid.
-
-    Raises:
-        ValueError: If ``policy`` is not one of :data:`BAD_SAMPLE_POLICIES`;
-            the message lists the valid ones.
-    """
-    if policy not in BAD_SAMPLE_POLICIES:
-        valid = ', '.join(repr(p) for p in BAD_SAMPLE_POLICIES)
-        raise ValueError(
-            f'{owner}: bad_sample_policy must be one of {valid}, got '
-            f'{policy!r}'
-        )
-    return policy
 
 
 @contextmanager
@@ -97,7 +70,7 @@ def collect_data_errors() -> Iterator[list[DataError]]:
         _collectors.remove(found)
 
 
-def iter_datasets(dataset: Any, seen: set | None = None) -> Iterator[Any]:
+def iter_datasets(dataset: Any) -> Iterator[Any]:
     """Yield the leaf datasets inside ``dataset`` (itself if a leaf).
 
     Wrappers are searched through their ``dataset`` / ``datasets``
@@ -106,85 +79,20 @@ def iter_datasets(dataset: Any, seen: set | None = None) -> Iterator[Any]:
 
     Args:
         dataset (Any): A dataset or dataset wrapper.
-        seen (set, optional): Ids already visited (for recursion).
 
     Yields:
-        Any: Each leaf dataset, once.
+        Any: Each leaf dataset.
     """
-    seen = set() if seen is None else seen
-    if dataset is None or id(dataset) in seen:
-        return
-    seen.add(id(dataset))
     inner = getattr(dataset, 'datasets', None)
     if isinstance(inner, dict):
         inner = list(inner.values())
     children = list(inner) if isinstance(inner, list | tuple) else []
-    child = getattr(dataset, 'dataset', None)
-    if child is not None:
-        children.append(child)
+    if getattr(dataset, 'dataset', None) is not None:
+        children.append(dataset.dataset)
     if not children:
         yield dataset
     for child in children:
-        yield from iter_datasets(child, seen)
-
-
-class SkipCounter:
-    """A counter shared with the dataloader worker processes.
-
-    It lives in shared memory (a ``multiprocessing.RawArray`` with one
-    slot per process: this process, then dataloader worker ``i`` in slot
-    ``1 + i``), so that each slot has a single writer and no lock is
-    needed, whatever the workers' start method. Any other copy
-    (``copy.deepcopy``, ``pickle.dumps``) gets a detached counter that
-    starts from the current value. Without shared memory (e.g. no
-    ``/dev/shm``) it falls back to a per-process count.
-    """
-
-    # Slot 0: the process that built the dataset; then one per worker.
-    NUM_SLOTS = 64
-
-    def __init__(self) -> None:
-        self._local = 0
-        self._shared: Any = None
-        try:
-            self._shared = multiprocessing.RawArray('q', self.NUM_SLOTS)
-        except (OSError, ImportError):  # no shared memory on this system
-            self._shared = None
-
-    @property
-    def shared(self) -> bool:
-        """Whether counts from other processes are seen."""
-        return self._shared is not None
-
-    @property
-    def value(self) -> int:
-        """The current count (over this process and its workers)."""
-        if self._shared is None:
-            return self._local
-        return int(sum(self._shared))
-
-    def increment(self) -> int:
-        """Add one; return the new total."""
-        if self._shared is None:
-            self._local += 1
-            return self._local
-        worker = get_worker_info()
-        slot = 0 if worker is None else 1 + worker.id % (self.NUM_SLOTS - 1)
-        self._shared[slot] += 1
-        return self.value
-
-    def __getstate__(self) -> dict:
-        if self._shared is not None and get_spawning_popen() is not None:
-            # Starting a worker process: share the memory.
-            return {'shared': self._shared, 'local': 0}
-        return {'shared': None, 'local': self.value}
-
-    def __setstate__(self, state: dict) -> None:
-        self._shared = state['shared']
-        self._local = state['local']
-
-    def __repr__(self) -> str:
-        return f'SkipCounter(value={self.value}, shared={self.shared})'
+        yield from iter_datasets(child)
 
 
 class BadSamplePolicyMixin:
@@ -211,10 +119,14 @@ class BadSamplePolicyMixin:
     def __init__(
         self, *args, bad_sample_policy: str = 'raise', **kwargs
     ) -> None:
+        if bad_sample_policy not in BAD_SAMPLE_POLICIES:
+            valid = ', '.join(repr(p) for p in BAD_SAMPLE_POLICIES)
+            raise ValueError(
+                f'{type(self).__name__}: bad_sample_policy must be one of '
+                f'{valid}, got {bad_sample_policy!r}'
+            )
         # Before super().__init__(), which may load (and check) the data.
-        self.bad_sample_policy = check_bad_sample_policy(
-            bad_sample_policy, type(self).__name__
-        )
+        self.bad_sample_policy = bad_sample_policy
         self.bad_sample_counter = SkipCounter()
         self._bad_in_a_row = 0
         super().__init__(*args, **kwargs)
