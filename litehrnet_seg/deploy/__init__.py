@@ -8,10 +8,12 @@ from .inference_optimizer import (
     reorder_concat_heads,
 )
 from .onnx_export import (
+    EXPORTERS,
     ParityError,
     check_parity,
     export_onnx,
     onnxruntime_session,
+    parity_errors,
     run_session,
 )
 from .project_then_upsample_head import ProjectThenUpsampleHead
@@ -19,6 +21,7 @@ from .tensor_model import TensorModel
 from .timing import time_calls
 
 __all__ = [
+    'EXPORTERS',
     'OPTIMIZATION_STEPS',
     'InferenceModel',
     'ParityError',
@@ -29,6 +32,7 @@ __all__ = [
     'fold_batch_norms',
     'onnxruntime_session',
     'optimize',
+    'parity_errors',
     'reorder_concat_heads',
     'run_session',
     'time_calls',

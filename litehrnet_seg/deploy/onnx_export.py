@@ -1,19 +1,25 @@
 """ONNX export with an onnxruntime parity check.
 
-Uses the ``torch.export``-based exporter (``dynamo=True``). Segmentation
-models get dynamic batch, height and width, and work for sides that are not
-multiples of 32 (the backbone's cross-resolution pooling exports as
-size-driven averaging matrices, see
+Two exporters: the ``torch.export``-based one (``dynamo=True``, the
+default) and the TorchScript tracer (``dynamo=False``), which mmdeploy and
+older toolchains use. With either, segmentation models get dynamic batch,
+height and width and work for sides that are not multiples of 32: the
+backbone's cross-resolution pooling and resizes export as size-driven
+graphs (see
 :func:`litehrnet_seg.models.backbones.litehrnet.adaptive_avg_pool`). Pose
 models get a dynamic batch for their fixed crop size.
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
+
+#: Exporters :func:`export_onnx` accepts.
+EXPORTERS = ('dynamo', 'torchscript')
 
 
 class ParityError(RuntimeError):
@@ -27,6 +33,7 @@ def export_onnx(
     dynamic_hw: bool = True,
     opset: int = 18,
     output_name: str = 'output',
+    exporter: str = 'dynamo',
 ) -> Path:
     """Export a tensor model to ONNX.
 
@@ -39,14 +46,35 @@ def export_onnx(
             the batch is always dynamic.
         opset (int): ONNX opset, at least 17.
         output_name (str): Name of the graph's output.
+        exporter (str): 'dynamo' (``torch.export``-based) or
+            'torchscript' (the tracer, ``dynamo=False``).
 
     Returns:
         Path: The written file.
     """
     if opset < 17:
         raise ValueError(f'opset must be >= 17, got {opset}')
+    if exporter not in EXPORTERS:
+        raise ValueError(
+            f'exporter must be one of {EXPORTERS}, got {exporter!r}'
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp')
+    export = (
+        _export_torchscript if exporter == 'torchscript' else (_export_dynamo)
+    )
+    try:
+        export(model, tmp, example, dynamic_hw, opset, output_name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    # Only a complete file gets the final name.
+    os.replace(tmp, path)
+    return path
+
+
+def _export_dynamo(model, tmp, example, dynamic_hw, opset, output_name):
     dims = {0: torch.export.Dim('batch', min=1, max=1024)}
     if dynamic_hw:
         # Below 32 pixels the stride-32 branch collapses to one pixel and
@@ -57,7 +85,6 @@ def export_onnx(
         # torch.export specialises sizes 0 and 1; trace with two images
         # so the batch stays dynamic.
         example = example.expand(2, -1, -1, -1).contiguous()
-    tmp = path.with_name(path.name + '.tmp')
     with torch.no_grad():
         program = torch.onnx.export(
             model.eval(),
@@ -70,9 +97,34 @@ def export_onnx(
             verbose=False,
         )
     program.save(str(tmp))
-    # Only a complete file gets the final name.
-    os.replace(tmp, path)
-    return path
+
+
+def _export_torchscript(model, tmp, example, dynamic_hw, opset, output_name):
+    # The tracer records sizes as values, so the backbone's size-driven
+    # pooling and every resize follow the input; dynamic_axes only names
+    # the dims that may vary.
+    axes = (
+        {0: 'batch', 2: 'height', 3: 'width'} if dynamic_hw else {0: 'batch'}
+    )
+    out_axes = (
+        {0: 'batch', 2: 'out_height', 3: 'out_width'}
+        if dynamic_hw
+        else {0: 'batch'}
+    )
+    with torch.no_grad(), warnings.catch_warnings():
+        # Choosing this exporter is deliberate; its deprecation notice
+        # is noise here.
+        warnings.simplefilter('ignore', DeprecationWarning)
+        torch.onnx.export(
+            model.eval(),
+            (example,),
+            str(tmp),
+            dynamo=False,
+            opset_version=opset,
+            input_names=['input'],
+            output_names=[output_name],
+            dynamic_axes={'input': axes, output_name: out_axes},
+        )
 
 
 def onnxruntime_session(path: str | os.PathLike, threads: int | None = None):
@@ -103,23 +155,24 @@ def run_session(session, x: torch.Tensor) -> np.ndarray:
     return session.run(None, {name: x.detach().cpu().numpy()})[0]
 
 
-def check_parity(
-    session, model: nn.Module, x: torch.Tensor, atol: float = 1e-4
-) -> float:
-    """Max abs difference between onnxruntime and PyTorch on ``x``.
+def parity_errors(
+    session, model: nn.Module, x: torch.Tensor
+) -> tuple[float, float]:
+    """Max abs and max relative difference of onnxruntime vs PyTorch.
+
+    The relative error is the max abs difference over the largest
+    PyTorch output magnitude (per-element ratios blow up near zero).
 
     Args:
         session: onnxruntime session of the exported model.
         model (nn.Module): The PyTorch tensor model.
         x (Tensor): Input.
-        atol (float): Largest accepted max abs difference.
 
     Returns:
-        float: The max abs difference.
+        tuple[float, float]: (max abs difference, relative error).
 
     Raises:
-        ParityError: If the outputs' shapes differ or the difference is
-            above ``atol``.
+        ParityError: If the outputs' shapes differ.
     """
     with torch.no_grad():
         expected = model(x).cpu().numpy()
@@ -130,9 +183,44 @@ def check_parity(
             f'{expected.shape} for input {tuple(x.shape)}'
         )
     diff = float(np.abs(actual - expected).max())
+    scale = float(np.abs(expected).max())
+    return diff, diff / scale if scale > 0 else diff
+
+
+def check_parity(
+    session,
+    model: nn.Module,
+    x: torch.Tensor,
+    atol: float = 1e-4,
+    rtol: float | None = None,
+) -> float:
+    """Max abs difference between onnxruntime and PyTorch on ``x``.
+
+    Args:
+        session: onnxruntime session of the exported model.
+        model (nn.Module): The PyTorch tensor model.
+        x (Tensor): Input.
+        atol (float): Largest accepted max abs difference.
+        rtol (float, optional): Largest accepted relative error (see
+            :func:`parity_errors`); None: not checked.
+
+    Returns:
+        float: The max abs difference.
+
+    Raises:
+        ParityError: If the outputs' shapes differ or a difference is
+            above its tolerance.
+    """
+    diff, rel = parity_errors(session, model, x)
     if not diff <= atol:
         raise ParityError(
             f'onnxruntime differs from PyTorch by {diff:.3g} (max abs) for '
             f'input {tuple(x.shape)}; tolerance {atol:g}'
+        )
+    if rtol is not None and not rel <= rtol:
+        raise ParityError(
+            f'onnxruntime differs from PyTorch by {rel:.3g} (relative to '
+            f'the largest output) for input {tuple(x.shape)}; tolerance '
+            f'{rtol:g}'
         )
     return diff

@@ -129,6 +129,9 @@ def _bin_matrix(size: int, bins: int, like: torch.Tensor) -> torch.Tensor:
     """(bins, size) matrix averaging PyTorch's adaptive-pooling bins.
 
     Bin i covers [floor(i * size / bins), ceil((i + 1) * size / bins)).
+    Under the TorchScript tracer ``size`` and ``bins`` are 0-dim tensors
+    (traced sizes); the same integer arithmetic then records a graph that
+    rebuilds the matrix for every input size.
     """
     i = torch.arange(bins, device=like.device).unsqueeze(1)
     j = torch.arange(size, device=like.device).unsqueeze(0)
