@@ -343,3 +343,16 @@ def test_report_hook_ignores_raise_policy_and_test_runs(corrupt_seg, logs):
     # A test run (no before_train) never asks for a training dataloader.
     test_hook.after_run(SimpleNamespace(epoch=0, iter=0))
     assert logs == []
+
+
+def test_raise_from_dataloader_worker_keeps_the_type(corrupt_seg):
+    root, bad = corrupt_seg
+    loader = DataLoader(
+        seg_dataset(root),
+        batch_size=1,
+        num_workers=1,
+        collate_fn=lambda batch: batch,
+        multiprocessing_context='fork',
+    )
+    with pytest.raises(DataError, match=f'Cannot decode image file {bad}'):
+        list(loader)

@@ -45,8 +45,14 @@ class DataError(ValueError):
             ``'annotation 42: keypoints'``.
     """
 
+    # Defaults let torch re-raise it from a dataloader worker with the
+    # message alone.
     def __init__(
-        self, message: str, path: str, kind: str, field: str | None = None
+        self,
+        message: str,
+        path: str = '',
+        kind: str = 'bad_data',
+        field: str | None = None,
     ) -> None:
         super().__init__(message)
         self.path = path
