@@ -272,8 +272,10 @@ def test_invalid_label_value_names_label_and_value(tmp_path, value):
     assert exc.value.kind == 'invalid_label_id'
     msg = str(exc.value)
     assert f'label {bad} (image' in msg
-    assert f'holds invalid values {value} (3 px); valid are train ids 0..18 '
-    'and the ignore index 255' in msg
+    assert (
+        f'holds invalid values {value} (3 px); valid are train ids 0..18 '
+        'and the ignore index 255'
+    ) in msg
     assert '0..18' in msg
     ds[1]  # the other, valid sample still loads
 
@@ -375,3 +377,10 @@ def test_checked_annotations_equal_mmseg(
     np.testing.assert_array_equal(ours['gt_seg_map'], theirs['gt_seg_map'])
     assert ours['gt_seg_map'].dtype == np.uint8
     assert ours['seg_fields'] == ['gt_seg_map']
+
+
+def test_checked_image_loader_refuses_ignore_empty():
+    with pytest.raises(ValueError, match="bad_sample_policy='skip'"):
+        TRANSFORMS.build(
+            dict(type='LoadImageFromFileChecked', ignore_empty=True)
+        )

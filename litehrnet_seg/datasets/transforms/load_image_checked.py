@@ -22,8 +22,17 @@ class LoadImageFromFileChecked(LoadImageFromFile):
     Args:
         **kwargs: Arguments of :class:`mmcv.transforms.LoadImageFromFile`
             (``to_float32``, ``color_type``, ``imdecode_backend``,
-            ``backend_args``).
+            ``backend_args``). ``ignore_empty`` is refused: the dataset's
+            ``bad_sample_policy='skip'`` skips bad images, with a log.
     """
+
+    def __init__(self, **kwargs) -> None:
+        if kwargs.get('ignore_empty'):
+            raise ValueError(
+                'LoadImageFromFileChecked does not take ignore_empty=True; '
+                "set the dataset's bad_sample_policy='skip' instead"
+            )
+        super().__init__(**kwargs)
 
     def transform(self, results: dict) -> dict:
         """Load the image of ``results['img_path']``.
