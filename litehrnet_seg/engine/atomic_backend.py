@@ -9,6 +9,7 @@ temporary file in the same directory, which is fsynced and renamed onto
 the final name.
 """
 
+import contextlib
 import os
 import os.path as osp
 import re
@@ -83,17 +84,12 @@ def atomic_write_bytes(data: bytes, path: str | Path) -> None:
                 f'{name} and last_checkpoint are unchanged',
             ) from e
         raise
-    # Persist the rename itself (not supported on every platform).
-    try:
+    with contextlib.suppress(OSError):  # persist the rename (POSIX only)
         fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @register_backend('local_atomic', force=True)
@@ -115,13 +111,7 @@ class AtomicLocalBackend(LocalBackend):
     def put_text(
         self, obj: str, filepath: str | Path, encoding: str = 'utf-8'
     ) -> None:
-        """Atomically write text to ``filepath``.
-
-        Args:
-            obj (str): Text to be written.
-            filepath (str | Path): Path to write text.
-            encoding (str): Text encoding. Defaults to 'utf-8'.
-        """
+        """Atomically write text to ``filepath`` (see :meth:`put`)."""
         atomic_write_bytes(obj.encode(encoding), filepath)
 
 

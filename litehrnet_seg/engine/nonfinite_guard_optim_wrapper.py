@@ -13,24 +13,14 @@ class NonFiniteGuardOptimWrapper(OptimWrapper):
     """``OptimWrapper`` that skips the step when loss or gradients are
     NaN/Inf.
 
-    ``BaseModel.train_step`` computes the losses and hands their sum to
-    ``optim_wrapper.update_params``, which does backward, step and
-    zero_grad. This is the only place between the backward pass and the
-    parameter update, so the check lives here (a hook's
-    ``after_train_iter`` runs after the step, too late to skip it). On a
-    non-finite loss or gradient the optimizer step (and with it the
-    optimizer state update, e.g. Adam's moments) is skipped and the
-    gradients are zeroed; :class:`NonFiniteLossHook` then logs it
-    (``policy='skip'``) or stops training (``policy='raise'``).
-
-    The backward pass still runs for a non-finite loss so that
-    ``DistributedDataParallel`` ranks stay in step; in distributed runs
-    the skip decision is all-reduced, so all ranks skip together. With
-    gradient accumulation the whole accumulation window is skipped if any
-    of its losses was non-finite. Gradient clipping (``clip_grad``) works
-    as in ``OptimWrapper`` and only sees finite gradients. Not for AMP:
-    ``AmpOptimWrapper``'s GradScaler already skips steps with non-finite
-    gradients.
+    ``update_params`` (backward, step, zero_grad) is the only place between
+    the backward pass and the update, so the check lives here. A skipped
+    step leaves weights and optimizer state (momentum, Adam moments) as
+    they were and zeroes the gradients; :class:`NonFiniteLossHook` logs it
+    or stops. The backward pass still runs so that DDP ranks stay in step,
+    and the decision is all-reduced so all ranks skip together. With
+    gradient accumulation the whole window is skipped. Not for AMP
+    (``AmpOptimWrapper``'s GradScaler already skips such steps).
 
     Args:
         *args: Arguments of ``OptimWrapper`` (``optimizer``,

@@ -39,29 +39,20 @@ def _non_finite(outputs) -> dict[str, float]:
 class NonFiniteLossHook(Hook):
     """React to NaN/Inf losses: stop training or skip the update.
 
-    Checks every training iteration's loss terms (the entries of the dict
-    ``train_step`` returns whose name contains 'loss': ``loss`` and each
-    ``*.loss_*`` term).
+    Checks the loss terms of every training iteration (the entries of the
+    ``train_step`` output whose name contains 'loss').
 
-    * ``policy='raise'`` (default): raise :class:`NonFiniteLossError`
-      naming the iteration and the non-finite terms. The hook runs before
-      the checkpoint hooks, so no checkpoint of the diverged state is
-      written and ``last_checkpoint`` keeps naming the last good one.
-      Works with any optimizer wrapper; with
-      :class:`NonFiniteGuardOptimWrapper` the bad update is not even
-      applied in memory.
-    * ``policy='skip'``: needs ``optim_wrapper.type=
-      'NonFiniteGuardOptimWrapper'``, which skips the optimizer step and
-      zeroes the gradients of an iteration whose loss or gradients are
-      non-finite; the hook logs a warning with a running count (also
-      logged as ``skipped_steps``) and training goes on. After
-      ``max_consecutive_skips`` skipped iterations in a row it raises as
-      'raise' does: the run has diverged for good.
+    * ``policy='raise'``: raise :class:`NonFiniteLossError` naming the
+      iteration and the terms. It runs before the checkpoint hook, so the
+      diverged state is never saved and ``last_checkpoint`` keeps naming
+      the last good checkpoint.
+    * ``policy='skip'``: with ``NonFiniteGuardOptimWrapper`` (which skips
+      the step of a non-finite loss or gradient) log a warning with a
+      running count (scalar ``skipped_steps``) and go on; raise after
+      ``max_consecutive_skips`` skips in a row.
 
-    Independently of the policy, a checkpoint whose weights or buffers
-    hold NaN/Inf (e.g. from a non-finite gradient step with the plain
-    ``OptimWrapper``) is refused with :class:`NonFiniteLossError` before
-    it is written.
+    Either way, a checkpoint with NaN/Inf weights or buffers is refused
+    before it is written.
 
     Args:
         policy (str): 'raise' or 'skip'. Defaults to 'raise'.

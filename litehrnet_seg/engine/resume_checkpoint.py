@@ -1,12 +1,6 @@
 """Choose the checkpoint ``--resume`` continues from, before the Runner
-is built.
-
-mmengine resumes from whatever ``work_dir/last_checkpoint`` names. That
-file can name a checkpoint that is truncated (a save killed on a file
-system without atomic renames, a disk that filled up), deleted, or (in a
-copied work_dir) the original folder's. :func:`find_resume_checkpoint`
-checks the named file and otherwise falls back to the newest intact
-checkpoint, saying why.
+is built: the one ``last_checkpoint`` names if intact, else the newest
+intact one, saying why.
 """
 
 import glob

@@ -1,19 +1,12 @@
 """A Runner that loads ``load_from`` and ``--resume`` checkpoints strictly.
 
-mmengine's ``Runner.load_checkpoint`` loads with ``strict=False``: a
-checkpoint of another architecture or task half loads, logs the keys that
-did not fit and trains on. :class:`StrictLoadRunner` overrides that public
-method with the project's loader (:func:`litehrnet_seg.checkpoint.
-load_checkpoint`): every tensor must fit, known layouts are renamed, and a
-mismatch raises :class:`CheckpointMismatchError` naming the file, the
-config and the keys, before training starts. ``Runner.resume`` loads
-through the same method, so resuming after an architecture change fails
-with the same report instead of an optimizer error.
-
-The one deliberate partial load is the config key ``allow_new_head=True``
-(``tools/train.py --allow-new-head``): a checkpoint of the other task, the
-backbone checked strictly, the task head left initialised, and the log
-says what was skipped.
+``Runner.load_checkpoint`` (used by ``load_from`` and ``Runner.resume``)
+loads with ``strict=False``: a checkpoint of another architecture or task
+half loads and training goes on. This override uses the project's loader:
+every tensor must fit (known layouts are renamed), else
+``CheckpointMismatchError`` names the file, the config and the keys before
+training starts. The one opt-in partial load is the config key
+``allow_new_head=True`` (``tools/train.py --allow-new-head``).
 """
 
 from collections.abc import Callable
