@@ -112,6 +112,31 @@ def test_test_tool_reproduces_miou_and_writes_overlay(trained, run_tool):
     assert len(overlays) == 1 and overlays[0].stat().st_size > 1000
 
 
+def test_test_tool_optimize_scores_like_the_plain_model(trained, run_tool):
+    """``tools/test.py --optimize`` (BN folded, channels_last) gives the
+    plain model's mIoU."""
+    work_dir, tmp = trained['work_dir'], trained['tmp']
+    val_miou = [r['mIoU'] for r in read_scalars(work_dir) if 'mIoU' in r][-1]
+    test_dir = tmp / 'test_optimized'
+    run_tool(
+        str(ROOT / 'tools/test.py'),
+        str(CONFIG),
+        str(work_dir / f'iter_{ITERS}.pth'),
+        '--work-dir',
+        str(test_dir),
+        '--optimize',
+        '--cfg-options',
+        *trained['options'][:4],
+        cwd=tmp,
+    )
+    results = [
+        json.loads(p.read_text())
+        for p in test_dir.glob('*/*.json')
+        if 'mIoU' in p.read_text()
+    ]
+    assert len(results) == 1
+    assert results[0]['mIoU'] == pytest.approx(val_miou, abs=0.01)
+
 def test_resume_continues_from_last_checkpoint(trained, run_tool):
     work_dir, tmp = trained['work_dir'], trained['tmp']
     more = ITERS + 20

@@ -3,7 +3,7 @@
 Usage::
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR]
-        [--show] [--show-dir DIR] [--wait-time S] [--tta]
+        [--show] [--show-dir DIR] [--wait-time S] [--tta] [--optimize]
         [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [--out DIR] ...
 
@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.model import BaseTTAModel, is_model_wrapper  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
@@ -30,12 +30,16 @@ from mmengine.runner import Runner  # noqa: E402
 # must be active when mmseg is imported, even if the config has no
 # ``custom_imports``.
 import litehrnet_seg  # noqa: E402,F401
+from litehrnet_seg.apis import optimize_for_inference  # noqa: E402
 from litehrnet_seg.checkpoint import (  # noqa: E402
     CheckpointError,
     CheckpointMismatchError,
     build_model,
 )
-from litehrnet_seg.utils import prepare_cpu_distributed  # noqa: E402
+from litehrnet_seg.utils.cli_config import (  # noqa: E402
+    WorkDirError,
+    load_cli_config,
+)
 
 
 def parse_args(argv=None):
@@ -83,6 +87,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation'
     )
+    parser.add_argument(
+        '--optimize',
+        action='store_true',
+        help='score the optimised inference path (BN folded into convs, '
+        'channels_last; outputs equal eager within 1e-4) instead of the '
+        'plain model',
+    )
     # torch.distributed.launch (torch >= 2.0) passes --local-rank, older
     # launchers --local_rank; accept both.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -125,19 +136,12 @@ def trigger_visualization_hook(cfg, args):
 
 def build_config(args):
     """Load the config and apply the command-line overrides to it."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    # Multi-process on CPUs: gloo, and BN where SyncBN cannot run.
-    prepare_cpu_distributed(cfg, args.launcher)
-
-    # work_dir priority: CLI > config > ./work_dirs/<config stem>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        stem = osp.splitext(osp.basename(args.config))[0]
-        cfg.work_dir = osp.join('./work_dirs', stem)
+    cfg = load_cli_config(
+        args.config,
+        launcher=args.launcher,
+        cfg_options=args.cfg_options,
+        work_dir=args.work_dir,
+    )
 
     # The checkpoint is loaded strictly by main(), not by the Runner
     # (mmengine's Runner loads with strict=False).
@@ -195,7 +199,11 @@ def segmentor_of(model: torch.nn.Module) -> torch.nn.Module:
 def main(argv=None):
     """Check the checkpoint, build the runner and test the checkpoint."""
     args = parse_args(argv)
-    cfg = build_config(args)
+    try:
+        cfg = build_config(args)
+    except WorkDirError as e:
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
     # Strict load before the Runner exists: a checkpoint of another
     # architecture or task stops here, before any work_dir is written.
     try:
@@ -208,8 +216,17 @@ def main(argv=None):
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    segmentor_of(runner.model).load_state_dict(checked.state_dict())
+    model = segmentor_of(runner.model)
+    model.load_state_dict(checked.state_dict())
     del checked
+    if args.optimize:
+        fast = optimize_for_inference(model)
+        if model is runner.model:
+            runner.model = fast
+        elif isinstance(runner.model, BaseTTAModel):
+            runner.model.module = fast
+        else:  # DDP: the forward is all a test needs
+            runner.model = fast
     runner.test()
 
 
