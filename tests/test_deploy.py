@@ -148,3 +148,40 @@ def test_reorder_refuses_heads_it_cannot_rewrite(seg_model):
         )
     finally:
         head.concat_input = False
+
+
+def test_cuda_graphs_step_falls_back_on_cpu_with_logged_message(seg_model):
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    from litehrnet_seg.deploy.inference_optimizer import CUDAGraphModel
+
+    x = real_frame(seg_model, (64, 96))
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        fast = optimize(seg_model, ('fold_bn', 'cuda_graphs'))
+    finally:
+        logger.removeHandler(handler)
+    messages = [r.getMessage() for r in records]
+    assert any('CUDA graphs need a CUDA device' in m for m in messages)
+    assert not any(isinstance(m, CUDAGraphModel) for m in fast.modules())
+    # The other requested steps still apply.
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    with torch.no_grad():
+        diff = (fast(x) - seg_model(x)).abs().max().item()
+    assert diff < ATOL
+
+
+def test_cuda_graph_model_runs_cpu_inputs_directly(seg_model):
+    from litehrnet_seg.deploy.inference_optimizer import CUDAGraphModel
+
+    x = real_frame(seg_model, (64, 96))
+    wrapped = CUDAGraphModel(seg_model)
+    with torch.no_grad():
+        assert torch.equal(wrapped(x), seg_model(x))
+    assert not wrapped.graphs  # nothing captured for a CPU input

@@ -459,6 +459,40 @@ def test_forward_is_deterministic(mode):
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize('mode', ['eval', 'train'])
+def test_cpu_channels_last_inference_equals_nchw(mode):
+    """CPU inference forwards run in NHWC internally (the default) and
+    equal the plain NCHW network up to float rounding, in the caller's
+    layout; forwards with gradients stay NCHW."""
+    nhwc = fill_reference_weights(LiteHRNet(arch='18'))
+    nchw = copy.deepcopy(nhwc)
+    nchw.cpu_channels_last = False
+    layouts = []
+    nhwc.stem.conv1.register_forward_pre_hook(
+        lambda m, args: layouts.append(
+            args[0].is_contiguous(memory_format=torch.channels_last)
+        )
+    )
+    getattr(nhwc, mode)()
+    getattr(nchw, mode)()
+    x = batch(2, 64, 96)
+    with torch.no_grad():
+        outs, ref_outs = nhwc(x), nchw(x)
+    assert layouts == [True]  # it did run in channels_last
+    # Train-mode BN statistics sum in another order: 1.7e-5 seen.
+    tol = REL_TOL if mode == 'eval' else 1e-4
+    for out, ref in zip(outs, ref_outs, strict=True):
+        assert out.is_contiguous()  # NCHW in, NCHW out
+        assert relative_diff(out, ref) <= tol
+    # A channels_last input is the caller's choice: kept as it was.
+    with torch.no_grad():
+        outs = nhwc(x.contiguous(memory_format=torch.channels_last))
+    assert outs[0].is_contiguous(memory_format=torch.channels_last)
+    # With gradients on, the NCHW network runs unchanged.
+    nhwc(x)
+    assert layouts == [True, True, False]
+
+
 # ------------------------------------------------- configuration errors
 
 

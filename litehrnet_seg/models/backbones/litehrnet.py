@@ -710,12 +710,14 @@ class LiteHRNet(BaseModule):
             stem and the first k stages (with their transitions).
         with_cp (bool): Activation checkpointing (saves memory, costs
             time; BN running statistics are updated twice per step).
-        cpu_channels_last (bool): On CPUs, run the network in channels_last
-            (NHWC) internally and return the features in the input's
-            memory format. oneDNN's depthwise convolutions, most of this
-            network, are several times faster in NHWC; the outputs equal
-            the NCHW computation up to float rounding. No effect on other
-            devices or while exporting. Defaults to True.
+        cpu_channels_last (bool): Run CPU inference forwards (gradients
+            off) in channels_last (NHWC) internally and return the
+            features in the input's memory format. oneDNN's depthwise
+            convolutions, most of this network, are several times faster
+            in NHWC; the outputs equal the NCHW computation up to float
+            rounding. Not used with gradients on (oneDNN's NHWC weight
+            gradients were 100x further from float64 than NCHW's for the
+            stem), on other devices or while exporting. Defaults to True.
         init_cfg (dict | list[dict], optional): Initialization config,
             e.g. ``dict(type='Pretrained', checkpoint=..., prefix=...)``.
     """
@@ -955,6 +957,7 @@ class LiteHRNet(BaseModule):
         """Whether forward converts a (NCHW) input to channels_last."""
         return (
             self.cpu_channels_last
+            and not torch.is_grad_enabled()
             and x.device.type == 'cpu'
             and x.dim() == 4
             and not x.is_contiguous(memory_format=torch.channels_last)
