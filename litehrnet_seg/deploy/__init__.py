@@ -1,11 +1,18 @@
 """Deployment: fast inference, ONNX export."""
 
+from .calibration import CalibrationReader, calibration_images
 from .inference_optimizer import (
     OPTIMIZATION_STEPS,
     InferenceModel,
     fold_batch_norms,
     optimize,
     reorder_concat_heads,
+)
+from .int8 import (
+    argmax_agreement,
+    int8_op_count,
+    quantize_int8,
+    weighting_nodes,
 )
 from .onnx_export import (
     EXPORTERS,
@@ -22,18 +29,24 @@ from .timing import time_calls
 
 __all__ = [
     'EXPORTERS',
+    'CalibrationReader',
     'OPTIMIZATION_STEPS',
     'InferenceModel',
     'ParityError',
     'ProjectThenUpsampleHead',
     'TensorModel',
+    'argmax_agreement',
+    'calibration_images',
     'check_parity',
     'export_onnx',
     'fold_batch_norms',
+    'int8_op_count',
     'onnxruntime_session',
     'optimize',
     'parity_errors',
+    'quantize_int8',
     'reorder_concat_heads',
     'run_session',
     'time_calls',
+    'weighting_nodes',
 ]
