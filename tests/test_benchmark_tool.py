@@ -81,3 +81,23 @@ def test_unknown_config_is_named(tmp_path):
         assert 'mmseg::nope/missing.py' in str(e)
     else:
         raise AssertionError('expected FileNotFoundError')
+
+
+def test_cuda_graphs_variant_falls_back_on_cpu(capsys):
+    tool = load_tool()
+    rows = tool.main(
+        [
+            str(ROOT / SEG_CONFIG),
+            '--tiny',
+            '--threads',
+            '1',
+            '--variants',
+            'eager',
+            'fold_bn',
+            'cuda_graphs',
+        ]
+    )
+    assert [r['variant'] for r in rows] == ['eager', 'fold_bn', 'cuda_graphs']
+    assert all(r['device'] == 'cpu' and r['median_ms'] > 0 for r in rows)
+    err = capsys.readouterr().err
+    assert 'cuda_graphs: no CUDA device' in err

@@ -264,6 +264,13 @@ def _prepare(model: TensorModel, variant: str, x: torch.Tensor, args):
         # Graphs of the uncompiled model; compiled graphs are the compile
         # variant with --compile-mode reduce-overhead.
         steps = [s for s in steps if s != 'compile']
+        if not x.is_cuda:
+            # optimize() logs this too, but mmengine's log is muted here.
+            print(
+                '  cuda_graphs: no CUDA device; measuring the model '
+                'without graph capture',
+                file=sys.stderr,
+            )
     options = dict(mode=args.compile_mode) if args.compile_mode else None
     fast = optimize(model, steps, options)
     return (lambda: fast(x)), (lambda: None)
