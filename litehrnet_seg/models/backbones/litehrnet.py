@@ -13,6 +13,10 @@ outputs for inputs the official code accepts:
   multiples of 32);
 * all four branches can be returned (segmentation), not only the first;
 * ``with_cp`` works, ``train()`` returns ``self``; ``frozen_stages``.
+
+CPU inference forwards run in channels_last internally
+(``cpu_channels_last``, on by default): equal up to float rounding, and
+faster because oneDNN's depthwise convolutions are (docs/benchmarks.md).
 """
 
 import copy
