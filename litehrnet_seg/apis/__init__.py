@@ -19,7 +19,7 @@ from .inputs import (
     resolve_input,
 )
 from .pose_inferencer import PoseInferencer, check_boxes, load_boxes
-from .runner import process_images, process_video, run_batches
+from .runner import process, run_batches
 from .seg_inferencer import SegInferencer, label_map
 
 # Old name of build_model, kept for tools/deployment/export_onnx.py.
@@ -41,8 +41,7 @@ __all__ = [
     'load_boxes',
     'optimize_for_inference',
     'output_names',
-    'process_images',
-    'process_video',
+    'process',
     'read_image',
     'resolve_input',
     'run_batches',

@@ -1,29 +1,17 @@
 """Run a segmentation or pose model on an image, a folder or a video.
 
-    litehrnet-infer CONFIG INPUT --out-dir DIR [--checkpoint CKPT]
-        [--task seg|pose] [--device cpu|cuda] [--batch-size N]
-        [--no-optimize] [--compile]
-        [--slide [--crop-size H W] [--stride H W]] [--opacity 0.5]
-        [--overlay-ext png|jpg] [--with-labels] [--save-label-ids]
-        [--save-frames] [--bboxes JSON] [--score-thr 0.3]
-        [--cfg-options KEY=VALUE ...]
+    litehrnet-infer CONFIG INPUT --out-dir DIR [--checkpoint CKPT] [...]
 
-(``python tools/inference.py`` is the same.) INPUT is an image, a folder
-of images (natural name order, not subfolders) or a video. The task comes
-from the config's model type. Outputs, named after the input:
-
-- seg: ``masks/`` colour masks, ``overlays/``, ``label_ids/`` train ids
-  (``--save-label-ids``);
-- pose: ``overlays/`` skeletons (the whole image is one person unless
-  ``--bboxes`` gives boxes), ``keypoints/`` json;
-- video: ``overlays/VIDEO.mp4`` (``.avi`` for an avi); per-frame files with
-  ``--save-frames``.
-
-The model runs optimised (BN folded into convs, channels_last; outputs
-within 1e-4 of eager) unless ``--no-optimize``. Each output is written as
-soon as it is ready. Exit status: 0 all written; 1 some inputs failed
-(each named on stderr, the rest processed); 2 bad arguments, checkpoint or
-nothing to process (nothing written).
+(``python tools/inference.py`` is the same; docs/inference.md has it all.)
+INPUT is an image, a folder of images or a video; the task comes from the
+config's model type. Outputs in DIR, named after the input: seg
+``masks/``, ``overlays/``, ``label_ids/`` (``--save-label-ids``); pose
+``overlays/`` skeletons, ``keypoints/`` json; a video gives
+``overlays/VIDEO.mp4``. The model runs optimised (BN folded, channels_last;
+within 1e-4 of eager) unless ``--no-optimize``. Each output is written when
+ready. Exit status: 0 all written; 1 some inputs failed (each named on
+stderr, the rest processed); 2 bad arguments, checkpoint or input (nothing
+written).
 """
 
 import argparse
@@ -121,7 +109,7 @@ def task_of_config(cfg, requested: str | None = None) -> str:
 
 def build_inferencer(args: argparse.Namespace, task: str):
     """The seg or pose inferencer the options ask for."""
-    from litehrnet_seg.apis import PoseInferencer, SegInferencer
+    from litehrnet_seg.apis import PoseInferencer, SegInferencer, load_boxes
 
     common = dict(
         device=args.device,
@@ -130,8 +118,13 @@ def build_inferencer(args: argparse.Namespace, task: str):
         cfg_options=args.cfg_options,
     )
     if task == 'pose':
+        boxes = load_boxes(args.bboxes) if args.bboxes else None
         return PoseInferencer(
-            args.config, args.checkpoint, score_thr=args.score_thr, **common
+            args.config,
+            args.checkpoint,
+            score_thr=args.score_thr,
+            boxes=boxes,
+            **common,
         )
     inferencer = SegInferencer(
         args.config,
@@ -142,9 +135,8 @@ def build_inferencer(args: argparse.Namespace, task: str):
         **common,
     )
     if args.slide:
-        crop = args.crop_size or inferencer.cfg.model.get(
-            'data_preprocessor', {}
-        ).get('size')
+        preprocessor = inferencer.cfg.model.get('data_preprocessor') or {}
+        crop = args.crop_size or preprocessor.get('size')
         if not crop:
             raise ValueError('--slide: the config has no crop size; give one')
         inferencer.configure_slide(crop, args.stride)
@@ -161,18 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from mmengine.config import Config
 
-    from litehrnet_seg.apis import (
-        InputError,
-        VideoSource,
-        load_boxes,
-        process_images,
-        process_video,
-        resolve_input,
-    )
-    from litehrnet_seg.apis.runner import error_text
+    from litehrnet_seg.apis import InputError, VideoSource, resolve_input
+    from litehrnet_seg.apis.runner import error_text, process
     from litehrnet_seg.checkpoint import CheckpointError
 
-    source = None
+    video = None
     try:
         kind, paths = resolve_input(args.input)
         if not Path(args.config).is_file():
@@ -184,9 +169,6 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError('--bboxes is for pose, not segmentation')
         if args.device.startswith('cuda') and not torch.cuda.is_available():
             raise ValueError(f'--device {args.device}: CUDA not available')
-        boxes = load_boxes(args.bboxes) if args.bboxes else lambda s: None
-        # A broken video fails before the model loads.
-        source = VideoSource(paths[0]) if kind == 'video' else None
         if args.checkpoint is None:
             print(
                 'warning: no --checkpoint: the model has RANDOM weights, '
@@ -194,41 +176,29 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         inferencer = build_inferencer(args, task)
+        # Opened last: a broken video still fails before anything runs.
+        video = VideoSource(paths[0]) if kind == 'video' else None
     except Exception as error:
-        # Ours (CheckpointMismatchError is a ValueError) name the file and
-        # the problem; anything else comes from reading or building.
+        # Ours name the file and the problem (CheckpointMismatchError is a
+        # ValueError); anything else comes from reading or building.
         ours = (InputError, ValueError, CheckpointError)
-        text = (
-            error
-            if isinstance(error, ours)
-            else (
-                f'cannot build a model from {args.config}: {error_text(error)}'
+        if not isinstance(error, ours):
+            error = f'cannot build a model from {args.config}: ' + error_text(
+                error
             )
-        )
-        print(f'error: {text}', file=sys.stderr)
-        if source is not None:
-            source.close()
+        print(f'error: {error}', file=sys.stderr)
         return EXIT_USAGE
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = dict(
+    print(f'{task} inference on {args.input}')
+    return process(
+        inferencer,
+        video or paths,
+        out_dir,
         batch_size=args.batch_size if task == 'seg' else 1,
         ext=args.overlay_ext,
+        save_frames=args.save_frames,
     )
-    if task == 'pose':
-        options['predict'] = lambda items: inferencer.predict(
-            [item.image for item in items], [boxes(i.source) for i in items]
-        )
-    print(f'{task} inference on {args.input}')
-    if source is not None:
-        return process_video(
-            inferencer,
-            source,
-            out_dir,
-            save_frames=args.save_frames,
-            **options,
-        )
-    return process_images(inferencer, paths, out_dir, **options)
 
 
 if __name__ == '__main__':

@@ -1,11 +1,10 @@
 """Top-down pose inferencer on mmengine's ``BaseInferencer``.
 
-Each input is an image (path or BGR array) with its person boxes (the
-whole image when none are given); all boxes of one image share a forward
-pass. The model comes from the project's strict
-:func:`~litehrnet_seg.checkpoint.build_model`, whose dataset metainfo falls
-back to the config's (e.g. a converted mmpose 0.x checkpoint without
-``dataset_meta``), and is optimised by default.
+Each input image is run with its person boxes (the whole image when none
+are given), all in one batch. The model comes from the project's strict
+:func:`~litehrnet_seg.checkpoint.build_model` (dataset metainfo from the
+config when the checkpoint has none, e.g. a converted mmpose 0.x file),
+optimised by default.
 
 Example::
 
@@ -26,31 +25,25 @@ from mmengine.infer import BaseInferencer
 from ..checkpoint import build_model
 from ..visualization import draw_skeleton
 from .fast_path import optimize_for_inference
-from .inputs import read_image
+from .inputs import InputItem, read_image
 from .seg_inferencer import array_pipeline
 
 
 def check_boxes(boxes, where: str) -> np.ndarray:
-    """Person boxes as an (N, 4) float32 xyxy array.
-
-    Args:
-        boxes (array-like): One ``[x1, y1, x2, y2]`` box or a list of them.
-        where (str): Where they come from, for messages.
+    """Person boxes ``[x1, y1, x2, y2]`` (one or a list) as (N, 4) float32.
 
     Raises:
-        ValueError: Not 4 numbers per box, or an empty or reversed box
-            (x2 <= x1 or y2 <= y1), named.
+        ValueError: Not 4 numbers per box, or an empty or reversed box;
+            the message says ``where`` and the box.
     """
     try:
         array = np.asarray(boxes, dtype=np.float32)
     except (TypeError, ValueError) as error:
         raise ValueError(f'{where}: boxes must be numbers ({error})') from None
-    if array.shape == (4,):
-        array = array[None]
+    array = array[None] if array.shape == (4,) else array
     if array.size and (array.ndim != 2 or array.shape[1] != 4):
         raise ValueError(
-            f'{where}: expected [x1, y1, x2, y2] boxes, got shape '
-            f'{array.shape}'
+            f'{where}: expected [x1, y1, x2, y2] boxes, got {array.shape}'
         )
     array = array.reshape(-1, 4)
     bad = (array[:, 2] <= array[:, 0]) | (array[:, 3] <= array[:, 1])
@@ -63,22 +56,15 @@ def check_boxes(boxes, where: str) -> np.ndarray:
 
 
 def load_boxes(path: str) -> Callable[[str], np.ndarray | None]:
-    """Read a boxes json and return a lookup: source -> its boxes.
-
-    The json is a list of ``[x1, y1, x2, y2]`` pixel boxes for every input,
-    or ``{"file name": [boxes]}`` (a video's frames by the video's name;
-    inputs not listed: None, the whole image; ``[]``: no person).
-
-    Args:
-        path (str): The json file.
+    """Read a boxes json: a list of boxes for every input, or ``{"file
+    name": boxes}`` (a video's frames by the video's name; unlisted: None,
+    the whole image; ``[]``: nobody). Returns a lookup by item source.
 
     Raises:
         ValueError: Missing file, bad json or a bad box (named).
     """
     try:
         data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ValueError(f'boxes file {path} does not exist') from None
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f'boxes file {path}: {error}') from None
     if not isinstance(data, dict):
@@ -91,12 +77,30 @@ def load_boxes(path: str) -> Callable[[str], np.ndarray | None]:
 
     def lookup(source: str) -> np.ndarray | None:
         video = Path(source.split(' frame ')[0])
-        for key in (video.name, str(video), video.stem):
-            if key in table:
-                return table[key]
-        return None
+        keys = (video.name, str(video), video.stem)
+        return next((table[k] for k in keys if k in table), None)
 
     return lookup
+
+
+def people_of(samples: list) -> list[dict]:
+    """``bbox``, ``keypoints`` (x, y pixels) and ``keypoint_scores`` of
+    each person, as lists."""
+    people = []
+    for sample in samples:
+        pred = sample.pred_instances
+        for i, points in enumerate(pred.keypoints):
+            box = pred.get('bboxes')
+            people.append(
+                dict(
+                    bbox=None if box is None else np.asarray(box[i]).tolist(),
+                    keypoints=np.asarray(points).tolist(),
+                    keypoint_scores=np.asarray(
+                        pred.keypoint_scores[i]
+                    ).tolist(),
+                )
+            )
+    return people
 
 
 class PoseInferencer(BaseInferencer):
@@ -104,14 +108,15 @@ class PoseInferencer(BaseInferencer):
 
     Args:
         config (str | Path): Pose config.
-        checkpoint (str, optional): Checkpoint, loaded strictly; None keeps
-            random weights (smoke tests).
+        checkpoint (str, optional): Loaded strictly; None: random weights.
         device (str): Torch device. Defaults to 'cpu'.
         optimize (bool): Use :func:`optimize_for_inference`. Defaults to
             True.
         compile (bool): Also ``torch.compile``. Defaults to False.
         cfg_options (dict, optional): Overrides merged into the config.
         score_thr (float): Keypoints scoring below it are not drawn.
+        boxes (Callable, optional): Item source -> its boxes, for
+            :meth:`predict_items` (e.g. :func:`load_boxes`).
 
     Raises:
         CheckpointError: The checkpoint cannot be read (names it).
@@ -131,68 +136,62 @@ class PoseInferencer(BaseInferencer):
         compile: bool = False,
         cfg_options: dict | None = None,
         score_thr: float = 0.3,
+        boxes: Callable[[str], np.ndarray | None] | None = None,
     ) -> None:
-        self.build_args = dict(
-            config=str(config), cfg_options=cfg_options, optimize=optimize
+        self.build = dict(
+            config=str(config),
+            cfg_options=cfg_options,
+            optimize=optimize,
+            compile=compile,
         )
-        self.compile = compile
         self.score_thr = score_thr
+        self.boxes = boxes or (lambda source: None)
         cfg = Config.fromfile(str(config))
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
-        super().__init__(
-            cfg, checkpoint, device, cfg.get('default_scope', 'mmseg'), False
-        )
+        scope = cfg.get('default_scope', 'mmseg')
+        super().__init__(cfg, checkpoint, device, scope, show_progress=False)
 
     def _init_model(self, cfg, weights, device) -> torch.nn.Module:
-        """The project's strict builder, then the fast path."""
-        args = self.build_args
-        model = build_model(
-            args['config'], weights, cfg_options=args['cfg_options']
-        )
-        if args['optimize']:
-            model = optimize_for_inference(model, self.compile)
+        b = self.build
+        model = build_model(b['config'], weights, cfg_options=b['cfg_options'])
+        if b['optimize']:
+            model = optimize_for_inference(model, b['compile'])
         return model.to(device).eval()
 
     def _init_pipeline(self, cfg) -> Compose:
         return Compose(array_pipeline(cfg))
 
     def _init_visualizer(self, cfg) -> None:
-        return None  # skeletons are drawn by draw_skeleton
+        return None  # skeletons come from draw_skeleton
 
     def preprocess(self, inputs: list, batch_size: int = 1, bboxes=None):
-        """One batch per image: all its boxes.
+        """Yield one batch per image, its boxes (None: no boxes).
 
         Args:
             inputs (list): Image paths or BGR uint8 arrays.
-            batch_size (int): Unused (an image's boxes form its batch).
-            bboxes (list, optional): Per image, its boxes (see
-                :func:`check_boxes`) or None for the whole image.
-
-        Yields:
-            dict | None: The collated boxes; None for an image without
-            boxes.
+            batch_size (int): Unused: an image's boxes form its batch.
+            bboxes (list, optional): Per image, boxes or None (the whole
+                image).
         """
-        bboxes = bboxes if bboxes is not None else [None] * len(inputs)
-        for image, boxes in zip(inputs, bboxes, strict=True):
+        for image, boxes in zip(
+            inputs, bboxes or [None] * len(inputs), strict=True
+        ):
             if not isinstance(image, np.ndarray):
                 image = read_image(image)
             height, width = image.shape[:2]
             if boxes is None:
                 boxes = [0, 0, width, height]
             boxes = check_boxes(boxes, f'boxes of a {width}x{height} image')
+            base = dict(
+                img=image,
+                bbox_score=np.ones(1, np.float32),
+                img_id=0,
+                category_id=1,
+                **self.model.dataset_meta,
+            )
             items = [
-                self.pipeline(
-                    dict(
-                        img=image,
-                        bbox=box[None],
-                        bbox_score=np.ones(1, np.float32),
-                        id=i,
-                        img_id=0,
-                        category_id=1,
-                        **self.model.dataset_meta,
-                    )
-                )
+                self.pipeline(dict(base, bbox=box[None], id=i))
                 for i, box in enumerate(boxes)
             ]
             yield self.collate_fn(items) if items else None
@@ -202,44 +201,38 @@ class PoseInferencer(BaseInferencer):
         """One entry per image: the samples of its boxes."""
         return [self.model.test_step(inputs) if inputs else []]
 
-    def visualize(
-        self, inputs: list, preds: list, return_vis: bool = False
-    ) -> list | None:
+    def visualize(self, inputs: list, preds: list, return_vis=False):
         """Skeleton overlays (BGR) of each image when ``return_vis``."""
         if not return_vis:
             return None
+        images = [
+            x if isinstance(x, np.ndarray) else read_image(x) for x in inputs
+        ]
         return [
-            self.draw(
-                image if isinstance(image, np.ndarray) else read_image(image),
-                samples,
-            )['overlays']
-            for image, samples in zip(inputs, preds, strict=True)
+            self.draw(image, samples)['overlays']
+            for image, samples in zip(images, preds, strict=True)
         ]
 
-    def postprocess(
-        self, preds: list, visualization, return_datasample: bool = False
-    ) -> dict | list:
-        """Per image, the people (box, keypoints, scores) or the samples.
-
-        Returns:
-            dict | list: ``predictions`` (one list of people per image) and
-            ``visualization``; the per-image samples with
-            ``return_datasample``.
-        """
+    def postprocess(self, preds, visualization, return_datasample=False):
+        """Per image: its ``PoseDataSample`` list (``return_datasample``),
+        else ``predictions`` (people, see :func:`people_of`) and
+        ``visualization``."""
         if return_datasample:
             return preds
-        return dict(
-            predictions=[people_of(samples) for samples in preds],
-            visualization=visualization,
-        )
+        people = [people_of(samples) for samples in preds]
+        return dict(predictions=people, visualization=visualization)
 
     def predict(self, images: list, bboxes: list | None = None) -> list:
-        """Per image, its list of ``PoseDataSample`` (one per box)."""
+        """Per image, its ``PoseDataSample`` list (one per box)."""
         return self(images, return_datasamples=True, bboxes=bboxes)
 
+    def predict_items(self, items: list[InputItem]) -> list:
+        """:meth:`predict` on items, boxes from ``boxes(item.source)``."""
+        boxes = [self.boxes(item.source) for item in items]
+        return self.predict([item.image for item in items], boxes)
+
     def draw(self, image: np.ndarray, samples: list) -> dict:
-        """``overlays`` (skeletons on the image) and ``keypoints`` (the
-        people, for json) of one image's predictions."""
+        """``overlays`` (skeletons) and ``keypoints`` (people, for json)."""
         people = people_of(samples)
         overlay = image.copy()
         if people:
@@ -251,23 +244,3 @@ class PoseInferencer(BaseInferencer):
                 self.score_thr,
             )
         return dict(overlays=overlay, keypoints=dict(people=people))
-
-
-def people_of(samples: list) -> list[dict]:
-    """The people of one image's samples: ``bbox``, ``keypoints`` (x, y
-    pixels) and ``keypoint_scores``, as plain lists."""
-    people = []
-    for sample in samples:
-        pred = sample.pred_instances
-        for i, points in enumerate(pred.keypoints):
-            box = pred.get('bboxes')
-            people.append(
-                dict(
-                    bbox=None if box is None else np.asarray(box[i]).tolist(),
-                    keypoints=np.asarray(points).tolist(),
-                    keypoint_scores=np.asarray(
-                        pred.keypoint_scores[i]
-                    ).tolist(),
-                )
-            )
-    return people

@@ -1,113 +1,63 @@
-"""Run an inferencer over a folder, an image or a video, writing each
-output as soon as it is ready.
-
-A failed batch is retried one image at a time, so one bad input does not
-take its batch-mates down; failures are reported on stderr as they happen
-and the rest is processed.
-"""
+"""Run an inferencer over images or a video, writing each output as soon
+as it is ready. A failed batch is retried one image at a time, so only the
+bad input fails; failures are named on stderr as they happen."""
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import mmcv
-import numpy as np
 from tqdm import tqdm
 
 from .inputs import InputItem, VideoSource, iter_images
 
 
 def error_text(error: BaseException) -> str:
-    """One-line reason for a failure: ``Type: last message line``."""
-    lines = str(error).strip().splitlines()
-    return f'{type(error).__name__}: {lines[-1] if lines else ""}'.rstrip(': ')
-
-
-class Progress:
-    """Progress bar and failures, reported on stderr as they happen.
-
-    Args:
-        total (int | None): Number of inputs, None when unknown.
-        unit (str): What an input is (``'image'`` or ``'frame'``).
-    """
-
-    def __init__(self, total: int | None, unit: str) -> None:
-        self.unit = unit
-        self.written = 0
-        self.failures: list[tuple[str, str]] = []
-        self.bar = tqdm(total=total, unit=unit, file=sys.stderr)
-
-    def ok(self) -> None:
-        """Count one input as written."""
-        self.written += 1
-        self.bar.update()
-
-    def fail(self, source: str, reason: str) -> None:
-        """Report one failed input now."""
-        self.failures.append((source, reason))
-        tqdm.write(f'error: {source}: {reason}', file=sys.stderr)
-        self.bar.update()
-
-    def summary(self, out_dir: Path) -> int:
-        """Print the summary; return the exit status (0 or 1)."""
-        self.bar.close()
-        total = self.written + len(self.failures)
-        inputs = 'inputs' if self.unit == 'image' else f'{self.unit}s'
-        line = f'{self.written} of {total} {inputs} written to {out_dir}'
-        if not self.failures:
-            print(line)
-            return 0
-        shown = '; '.join(f'{s} ({r})' for s, r in self.failures[:20])
-        if len(self.failures) > 20:
-            shown += f'; and {len(self.failures) - 20} more'
-        print(f'{line}; failed: {shown}', file=sys.stderr)
-        return 1
+    """One-line reason: ``Type: last message line``."""
+    lines = str(error).strip().splitlines() or ['']
+    return f'{type(error).__name__}: {lines[-1]}'.rstrip(': ')
 
 
 def run_batches(
-    items: Iterable[InputItem],
-    predict: Callable[[list], list],
-    handle: Callable[[InputItem, object], None],
-    batch_size: int,
-    progress: Progress,
-    on_failure: Callable[[InputItem], None] = lambda item: None,
-) -> None:
-    """Predict items in batches and hand each result over at once.
+    items: Iterable[InputItem], inferencer, handle, batch_size: int, fail
+) -> int:
+    """Predict items in batches (``inferencer.predict_items``) and hand
+    each result to ``handle(item, result)`` at once.
 
     Args:
         items (Iterable[InputItem]): Inputs; unreadable ones carry
             ``error``.
-        predict (Callable): list of items -> list of results.
+        inferencer (SegInferencer | PoseInferencer): Predicts.
         handle (Callable): (item, result) -> None; writes the outputs.
-        batch_size (int): Items per ``predict`` call.
-        progress (Progress): Counts successes and failures.
-        on_failure (Callable): Called with each failed item.
-    """
-    pending: list[InputItem] = []
+        batch_size (int): Items per forward pass.
+        fail (Callable): (item, reason) -> None; reports a failure.
 
-    def fail(item: InputItem, reason: str) -> None:
-        progress.fail(item.source, reason)
-        on_failure(item)
+    Returns:
+        int: How many items were written.
+    """
+    pending, written = [], 0
 
     def flush() -> None:
+        nonlocal written
         try:
-            results = predict(pending)
+            results = inferencer.predict_items(pending)
             outcomes = list(zip(pending, results, strict=True))
-        except Exception:  # retry alone: name the culprit only
+        except Exception:  # alone again: only the culprit fails
             outcomes = []
             for item in pending:
                 try:
-                    outcomes.append((item, predict([item])[0]))
+                    outcomes.append(
+                        (item, inferencer.predict_items([item])[0])
+                    )
                 except Exception as error:
                     fail(item, error_text(error))
         for item, result in outcomes:
             try:
                 handle(item, result)
+                written += 1
             except Exception as error:
                 fail(item, error_text(error))
-            else:
-                progress.ok()
         pending.clear()
 
     for item in items:
@@ -119,135 +69,107 @@ def run_batches(
             flush()
     if pending:
         flush()
-
-
-def predict_images(inferencer) -> Callable[[list], list]:
-    """``inferencer.predict`` on the items' images."""
-    return lambda items: inferencer.predict([item.image for item in items])
+    return written
 
 
 def write_outputs(out_dir: Path, name: str, outputs: dict, ext: str) -> None:
-    """Write ``out_dir/KIND/NAME.EXT`` per output: images (``label_ids``
-    always png), dicts as json.
-
-    Raises:
-        OSError: A file cannot be written (named).
-    """
+    """``out_dir/KIND/NAME.EXT`` per output: images (only ``overlays`` in
+    ``ext``, the rest png), dicts as json."""
     for kind, value in outputs.items():
         if isinstance(value, dict):
             path = out_dir / kind / f'{name}.json'
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(value, indent=1))
             continue
-        suffix = ext if kind == 'overlays' else 'png'
-        path = out_dir / kind / f'{name}.{suffix}'
+        path = (
+            out_dir / kind / f'{name}.{ext if kind == "overlays" else "png"}'
+        )
         if not mmcv.imwrite(value, str(path)):  # creates the folder
             raise OSError(f'cannot encode {path}')
 
 
-def process_images(
+def process(
     inferencer,
-    paths: list[Path],
+    inputs: list[Path] | VideoSource,
     out_dir: Path,
     batch_size: int = 1,
     ext: str = 'png',
-    predict: Callable | None = None,
+    save_frames: bool = False,
 ) -> int:
-    """Run on image files, writing each one's outputs when ready.
+    """Run on image files or a video and write the outputs.
+
+    A video gives ``overlays/VIDEO.mp4`` (``.avi`` for an avi), written
+    frame by frame and closed even on Ctrl-C; a failed frame is written
+    unchanged so the video keeps its length.
 
     Args:
         inferencer (SegInferencer | PoseInferencer): Predicts and draws.
-        paths (list[Path]): Image files.
+        inputs (list[Path] | VideoSource): Image files or an open video
+            (closed here).
         out_dir (Path): Output folder.
         batch_size (int): Images per forward pass.
         ext (str): Overlay format, 'png' or 'jpg'.
-        predict (Callable, optional): list of items -> results; defaults
-            to ``inferencer.predict`` on the images.
+        save_frames (bool): Video: also write the per-frame files.
 
     Returns:
-        int: Exit status, 0 (all written) or 1 (failures listed).
+        int: Exit status: 0 all written, 1 some failed (listed).
     """
-    progress = Progress(len(paths), 'image')
+    video = inputs if isinstance(inputs, VideoSource) else None
+    total = video.frame_count if video else len(inputs)
+    unit = 'frame' if video else 'image'
+    bar = tqdm(total=total, unit=unit, file=sys.stderr)
+    failures, writer = [], None
+    if video:
+        suffix = '.avi' if video.path.suffix.lower() == '.avi' else '.mp4'
+        out_path = out_dir / 'overlays' / f'{video.path.stem}{suffix}'
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write_frame(frame) -> None:
+        nonlocal writer
+        if writer is None:
+            shape = (frame.shape[1], frame.shape[0])
+            writer = video.writer(out_path, shape)
+        writer.write(frame)
 
     def handle(item: InputItem, result) -> None:
         outputs = inferencer.draw(item.image, result)
         if 'keypoints' in outputs:
             outputs['keypoints']['image'] = item.source
-        write_outputs(out_dir, item.name, outputs, ext)
-
-    run_batches(
-        iter_images(paths),
-        predict or predict_images(inferencer),
-        handle,
-        batch_size,
-        progress,
-    )
-    return progress.summary(out_dir)
-
-
-def process_video(
-    inferencer,
-    source: VideoSource,
-    out_dir: Path,
-    batch_size: int = 1,
-    ext: str = 'png',
-    save_frames: bool = False,
-    predict: Callable | None = None,
-) -> int:
-    """Run on a video, writing ``overlays/VIDEO.mp4`` (``.avi`` for an avi)
-    frame by frame; a failed frame is written unchanged, so the video keeps
-    its length, and reported. The video is closed even on Ctrl-C.
-
-    Args:
-        inferencer (SegInferencer | PoseInferencer): Predicts and draws.
-        source (VideoSource): The opened video (closed here).
-        out_dir (Path): Output folder.
-        batch_size (int): Frames per forward pass.
-        ext (str): Per-frame overlay format.
-        save_frames (bool): Also write the per-frame files.
-        predict (Callable, optional): As in :func:`process_images`.
-
-    Returns:
-        int: Exit status, 0 or 1.
-    """
-    suffix = '.avi' if source.path.suffix.lower() == '.avi' else '.mp4'
-    out_path = out_dir / 'overlays' / f'{source.path.stem}{suffix}'
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-
-    def write_frame(frame: np.ndarray) -> None:
-        nonlocal writer
-        if writer is None:
-            size = (frame.shape[1], frame.shape[0])
-            writer = source.writer(out_path, size)
-        writer.write(frame)
-
-    def handle(item: InputItem, result) -> None:
-        outputs = inferencer.draw(item.image, result)
-        if save_frames:
+        if not video or save_frames:
             write_outputs(out_dir, item.name, outputs, ext)
-        write_frame(outputs['overlays'])
+        if video:
+            write_frame(outputs['overlays'])
+        bar.update()
 
-    def on_failure(item: InputItem) -> None:
-        if item.image is not None and writer is not None:
+    def fail(item: InputItem, reason: str) -> None:
+        failures.append(f'{item.source} ({reason})')
+        tqdm.write(f'error: {item.source}: {reason}', file=sys.stderr)
+        bar.update()
+        if video and writer is not None and item.image is not None:
             writer.write(item.image)
 
-    progress = Progress(source.frame_count, 'frame')
     try:
-        run_batches(
-            source,
-            predict or predict_images(inferencer),
-            handle,
-            batch_size,
-            progress,
-            on_failure,
-        )
+        items = video if video else iter_images(inputs)
+        written = run_batches(items, inferencer, handle, batch_size, fail)
     finally:
-        source.close()
+        bar.close()
+        if video:
+            video.close()
         if writer is not None:
             writer.release()
-    if progress.written + len(progress.failures) == 0:
-        progress.fail(str(source.path), 'no frame could be decoded')
+    if video and written + len(failures) == 0:
+        failures.append(f'{video.path} (no frame could be decoded)')
     elif writer is not None:
         print(f'video written to {out_path}')
-    return progress.summary(out_dir)
+    inputs_word = 'inputs' if unit == 'image' else 'frames'
+    line = f'{written} of {written + len(failures)} {inputs_word} written to '
+    line += str(out_dir)
+    if not failures:
+        print(line)
+        return 0
+    more = len(failures) - 20
+    shown = '; '.join(failures[:20]) + (
+        f'; and {more} more' if more > 0 else ''
+    )
+    print(f'{line}; failed: {shown}', file=sys.stderr)
+    return 1

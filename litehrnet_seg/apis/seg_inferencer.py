@@ -1,17 +1,12 @@
 """Segmentation inferencer: mmseg's ``MMSegInferencer`` on our models.
 
-What it changes in mmseg's: the model is built by the project's strict
-:func:`~litehrnet_seg.checkpoint.build_model` (a checkpoint of another arch
-or task is refused, class names and palette fall back to the config's
-dataset) and optimised by default; the pipeline takes arrays; batches are
-split into runs of equal-sized images (the test preprocessor stacks them);
-sliding-window mode can be switched on.
-
-Example::
-
-    >>> inferencer = SegInferencer(CONFIG, CHECKPOINT)
-    >>> results = inferencer.predict([img1, img2])
-    >>> outputs = inferencer.draw(img1, results[0])  # masks, overlays, ...
+Changed from mmseg's: the model comes from the project's strict
+:func:`~litehrnet_seg.checkpoint.build_model` (another arch's or task's
+checkpoint is refused; class names and palette fall back to the config's
+dataset) and is optimised by default; batches are split into runs of
+equal-sized images (the test preprocessor stacks them); slide mode can be
+switched on; :meth:`SegInferencer.draw` gives masks and overlays of any
+size, 1x1 included.
 """
 
 import copy
@@ -31,6 +26,7 @@ from mmseg.structures import SegDataSample
 
 from ..checkpoint import build_model
 from .fast_path import optimize_for_inference
+from .inputs import InputItem
 
 # Test-pipeline steps that read files: replaced or dropped for arrays.
 LOADERS = ('LoadImageFromFile', 'LoadImageFromFileChecked')
@@ -107,10 +103,12 @@ class SegInferencer(MMSegInferencer):
     ) -> None:
         if not 0 < opacity <= 1:
             raise ValueError(f'opacity must be in (0, 1], got {opacity}')
-        self.build_args = dict(
-            config=str(config), cfg_options=cfg_options, optimize=optimize
+        self.build = dict(
+            config=str(config),
+            cfg_options=cfg_options,
+            optimize=optimize,
+            compile=compile,
         )
-        self.compile = compile
         self.opacity = opacity
         self.with_labels = with_labels
         self.save_label_ids = save_label_ids
@@ -124,18 +122,15 @@ class SegInferencer(MMSegInferencer):
         self.show_progress = False
 
     def _init_model(self, cfg, weights, device) -> torch.nn.Module:
-        """The project's strict builder, then the fast path."""
-        args = self.build_args
-        model = build_model(
-            args['config'], weights, cfg_options=args['cfg_options']
-        )
+        b = self.build
+        model = build_model(b['config'], weights, cfg_options=b['cfg_options'])
         model = revert_sync_batchnorm(model)  # no sync needed to predict
         model.dataset_meta = complete_seg_meta(
             model.dataset_meta, model.num_classes
         )
         model.cfg.test_pipeline = array_pipeline(model.cfg)
-        if args['optimize']:
-            model = optimize_for_inference(model, self.compile)
+        if b['optimize']:
+            model = optimize_for_inference(model, b['compile'])
         return model.to(device).eval()
 
     def _init_pipeline(self, cfg) -> Compose:
@@ -189,6 +184,10 @@ class SegInferencer(MMSegInferencer):
                 run = []
             run.append(image)
         return results
+
+    def predict_items(self, items: list[InputItem]) -> list[SegDataSample]:
+        """:meth:`predict` on the items' images."""
+        return self.predict([item.image for item in items])
 
     def draw(self, image: np.ndarray, result) -> dict:
         """The outputs of one prediction, with mmseg's visualizer.
