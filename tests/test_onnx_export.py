@@ -1,7 +1,9 @@
 """ONNX export: the CLI exports the bundled-frame seg model and onnxruntime
 matches PyTorch on the real frame, at sizes not divisible by 32 and for a
-batch; a pose model exports with matching heatmaps."""
+batch; the TorchScript exporter gives the same dynamic graph; a pose model
+exports with matching heatmaps; the CLI rejects bad arguments up front."""
 
+import importlib.util
 from pathlib import Path
 
 import cv2
@@ -10,13 +12,14 @@ import torch
 from mmengine.model import revert_sync_batchnorm
 from model_utils import FRAME, ROOT, SEG_CONFIG, randomize, real_frame
 
-from litehrnet_seg.apis import init_model
+from litehrnet_seg.checkpoint import build_model
 from litehrnet_seg.deploy import (
     ParityError,
     TensorModel,
     check_parity,
     export_onnx,
     onnxruntime_session,
+    parity_errors,
 )
 
 pytest.importorskip('onnxruntime')
@@ -28,7 +31,7 @@ COCO_IMAGE = ROOT / 'tests/data/coco/000000197388.jpg'
 
 
 def tensor_model(config: Path, checkpoint: Path | None = None):
-    model = init_model(str(config), str(checkpoint) if checkpoint else None)
+    model = build_model(str(config), str(checkpoint) if checkpoint else None)
     return TensorModel(revert_sync_batchnorm(model)).eval()
 
 
@@ -101,3 +104,98 @@ def test_export_rejects_old_opset(tmp_path):
         export_onnx(
             torch.nn.Identity(), tmp_path / 'x.onnx', torch.ones(1), opset=16
         )
+
+
+@pytest.fixture(scope='module')
+def torchscript_exported(tmp_path_factory):
+    """Random-but-realistic weights exported by the TorchScript tracer."""
+    model = randomize(tensor_model(SEG_CONFIG))
+    path = tmp_path_factory.mktemp('ts') / 'seg.onnx'
+    export_onnx(model, path, real_frame(model), exporter='torchscript')
+    return model, path
+
+
+@pytest.mark.parametrize(
+    'size,batch', [((513, 1025), 1), ((250, 190), 1), ((77, 135), 2)]
+)
+def test_torchscript_exporter_is_shape_dynamic(
+    torchscript_exported, size, batch
+):
+    model, path = torchscript_exported
+    session = onnxruntime_session(path, threads=1)
+    x = real_frame(model, size).expand(batch, -1, -1, -1).contiguous()
+    _, rel = parity_errors(session, model, x)
+    assert rel < 1e-5
+    assert check_parity(session, model, x, atol=1e-3, rtol=1e-5) < 1e-3
+    with pytest.raises(ParityError, match='relative'):
+        check_parity(session, model, x, atol=1.0, rtol=0.0)
+
+
+def test_torchscript_graph_has_no_traced_constant_sizes(
+    torchscript_exported,
+):
+    import onnx
+
+    graph = onnx.load(str(torchscript_exported[1])).graph
+    ops = {n.op_type for n in graph.node}
+    # Adaptive pooling became size-driven matrices, not fixed kernels.
+    assert 'AveragePool' not in ops and 'MatMul' in ops
+    dims = graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims] == ['batch', '', 'height', 'width']
+
+
+def test_export_rejects_unknown_exporter(tmp_path):
+    with pytest.raises(ValueError, match='exporter must be one of'):
+        export_onnx(
+            torch.nn.Identity(),
+            tmp_path / 'x.onnx',
+            torch.ones(1),
+            exporter='jit',
+        )
+    assert not list(tmp_path.iterdir())
+
+
+def _export_tool():
+    spec = importlib.util.spec_from_file_location(
+        'export_onnx_tool', ROOT / 'tools/deployment/export_onnx.py'
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    'extra,message',
+    [
+        (
+            ['--shape', '-5', '7'],
+            "--shape: expected an integer >= 32, got '-5'",
+        ),
+        (['--shape', '64', 'x'], '--shape: expected an integer >= 32'),
+        (['--runs', '0'], '--runs: expected an integer >= 1'),
+        (['--opset', '16'], '--opset: expected an integer >= 17'),
+        (['--exporter', 'jit'], "--exporter: invalid choice: 'jit'"),
+        (['--int8'], '--int8 needs --calib-dir'),
+        (['--int8', '--calib-dir', 'missing_dir'], '--calib-dir: '),
+        (['--image', 'missing.png'], '--image: cannot read'),
+    ],
+)
+def test_cli_rejects_bad_arguments_before_any_work(
+    tmp_path, capsys, extra, message
+):
+    with pytest.raises(SystemExit) as exc:
+        _export_tool().parse_args(
+            [str(SEG_CONFIG), '--out', str(tmp_path / 'x.onnx'), *extra]
+        )
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_rejects_calibration_folder_without_images(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _export_tool().parse_args(
+            [str(SEG_CONFIG), '--int8', '--calib-dir', str(tmp_path)]
+        )
+    assert exc.value.code == 2
+    assert 'holds no image' in capsys.readouterr().err

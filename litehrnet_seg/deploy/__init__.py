@@ -11,6 +11,7 @@ from .inference_optimizer import (
 from .int8 import (
     argmax_agreement,
     int8_op_count,
+    output_nodes,
     quantize_int8,
     weighting_nodes,
 )
@@ -43,6 +44,7 @@ __all__ = [
     'int8_op_count',
     'onnxruntime_session',
     'optimize',
+    'output_nodes',
     'parity_errors',
     'quantize_int8',
     'reorder_concat_heads',

@@ -26,6 +26,7 @@ _PATH_OPS = {'Conv', 'Relu', 'Clip', 'Concat', 'BatchNormalization'}
 _POOL_OPS = {'GlobalAveragePool', 'AveragePool', 'ReduceMean', 'MatMul'}
 # Ops from the Sigmoid forward to the multiply that applies the weights.
 _APPLY_OPS = {'Split', 'Resize', 'Slice', 'Identity'}
+_SHAPE_OPS = {'Identity', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze'}
 
 
 def weighting_nodes(model: 'onnx.ModelProto') -> list[str]:
@@ -83,6 +84,32 @@ def weighting_nodes(model: 'onnx.ModelProto') -> list[str]:
     return [n.name for n in nodes if n.name in found]
 
 
+def output_nodes(model: 'onnx.ModelProto') -> list[str]:
+    """Names of the nodes that compute the graph's outputs.
+
+    Each output is followed back through shape-only ops to the node that
+    computes it (for a segmentor: the classifier conv). Quantizing its
+    output rounds the logits to 256 levels, which flips the argmax
+    wherever two classes are close; keeping it in float costs one
+    small conv.
+
+    Args:
+        model (onnx.ModelProto): The float graph.
+
+    Returns:
+        list[str]: Node names.
+    """
+    producer = {out: n for n in model.graph.node for out in n.output}
+    names = []
+    for output in model.graph.output:
+        node = producer.get(output.name)
+        while node is not None and node.op_type in _SHAPE_OPS:
+            node = producer.get(node.input[0])
+        if node is not None:
+            names.append(node.name)
+    return names
+
+
 def int8_op_count(model: 'onnx.ModelProto') -> dict[str, int]:
     """How much of a graph is INT8.
 
@@ -127,6 +154,7 @@ def quantize_int8(
     out_path: str | os.PathLike,
     reader,
     keep_weighting_float: bool = True,
+    keep_output_float: bool = True,
     per_channel: bool = True,
     reduce_range: bool = True,
     op_types: list[str] | None = None,
@@ -142,6 +170,9 @@ def quantize_int8(
             :class:`~litehrnet_seg.deploy.calibration.CalibrationReader`.
         keep_weighting_float (bool): Keep the channel-weighting paths
             (:func:`weighting_nodes`) in float. Defaults to True.
+        keep_output_float (bool): Keep the nodes computing the outputs
+            (:func:`output_nodes`, the classifier) in float. Defaults to
+            True.
         per_channel (bool): Per-output-channel weight scales (needed by
             the depthwise convs, whose channels differ widely in range).
         reduce_range (bool): 7-bit weights. On CPUs without VNNI
@@ -176,11 +207,10 @@ def quantize_int8(
                 str(source), str(prepared), skip_symbolic_shape=True
             )
             source = prepared
-        exclude = (
-            weighting_nodes(onnx.load(str(source)))
-            if keep_weighting_float
-            else []
-        )
+        graph = onnx.load(str(source))
+        exclude = weighting_nodes(graph) if keep_weighting_float else []
+        if keep_output_float:
+            exclude += output_nodes(graph)
         staged = Path(tmp) / out_path.name
         quantize_static(
             str(source),

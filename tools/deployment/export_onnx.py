@@ -65,6 +65,7 @@ DEFAULT_IMAGE = (
 
 def _at_least(minimum, kind=int):
     """argparse type: a number >= ``minimum``, else a clear error."""
+    noun = 'an integer' if kind is int else 'a number'
 
     def parse(text: str):
         try:
@@ -73,7 +74,7 @@ def _at_least(minimum, kind=int):
             value = None
         if value is None or not value >= minimum:
             raise argparse.ArgumentTypeError(
-                f'expected a {kind.__name__} >= {minimum:g}, got {text!r}'
+                f'expected {noun} >= {minimum:g}, got {text!r}'
             )
         return value
 
