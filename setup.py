@@ -14,6 +14,9 @@ import os
 import os.path as osp
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+STARTUP = 'litehrnet_seg_startup'  # top-level module, see its docstring
 
 MMCV_SPEC = '>=2.0.0rc4,<2.2.0'  # what mmsegmentation 1.2.2 accepts
 
@@ -34,6 +37,33 @@ def mmcv_requirement() -> str:
     return ('mmcv-lite' if flavour == 'lite' else 'mmcv') + MMCV_SPEC
 
 
+def startup_pth() -> tuple[str, str]:
+    """(file name, text) of the .pth that activates the start-up hook."""
+    namespace = {}
+    with open(f'{STARTUP}.py') as f:  # stdlib-only module
+        exec(f.read(), namespace)
+    return namespace['PTH_NAME'], namespace['pth_text']()
+
+
+class BuildPyWithStartupPth(build_py):
+    """build_py that also ships the start-up hook's .pth in the wheel.
+
+    It lands in site-packages with a regular ``pip install .``; editable
+    installs (PEP 660) do not ship it: run
+    ``python -m litehrnet_seg_startup --install`` (tools/setup_env.sh does).
+    """
+
+    def run(self) -> None:
+        super().run()
+        name, text = startup_pth()
+        with open(os.path.join(self.build_lib, name), 'w') as f:
+            f.write(text)
+
+    def get_outputs(self, include_bytecode: bool = True) -> list:
+        outputs = super().get_outputs(include_bytecode)
+        return [*outputs, os.path.join(self.build_lib, startup_pth()[0])]
+
+
 with open('README.md', encoding='utf-8') as f:
     long_description = f.read()
 
@@ -49,6 +79,8 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.10',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
+    py_modules=[STARTUP],
+    cmdclass={'build_py': BuildPyWithStartupPth},
     install_requires=[
         'torch>=2.1',
         'mmengine>=0.10.0,<0.11',
