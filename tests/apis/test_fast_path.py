@@ -31,9 +31,17 @@ FRAME = ROOT / (
 )
 PERSON = ROOT / 'tests/data/coco/000000196141.jpg'
 BATCH_NORMS = (nn.BatchNorm2d, nn.SyncBatchNorm)
+# The former default head: mmseg's FCNHead mixing the 280-channel
+# concatenation with a 320-wide 1x1 conv.
 HEAD_320 = {
-    'model.decode_head.channels': 320,
-    'model.decode_head.num_convs': 1,
+    f'model.decode_head.{key}': value
+    for key, value in dict(
+        type='FCNHead',
+        channels=320,
+        num_convs=1,
+        kernel_size=1,
+        concat_input=False,
+    ).items()
 }
 
 
