@@ -14,4 +14,7 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 # pip pull the newest (multi-GB CUDA) build.
 "$VENV/bin/python" -m pip install -q "$TORCH_SPEC"
 "$VENV/bin/python" -m pip install -q -e ".[tests]"
+# Editable installs cannot ship the start-up hook's .pth (mmseg's own tools
+# on mmcv-lite, see litehrnet_seg_startup.py): write it (idempotent).
+"$VENV/bin/python" -m litehrnet_seg_startup --install
 "$VENV/bin/python" -c "import litehrnet_seg, torch, mmseg; print('litehrnet_seg', litehrnet_seg.__version__, '| torch', torch.__version__, '| mmseg', mmseg.__version__)"
