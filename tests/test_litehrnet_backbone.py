@@ -211,10 +211,13 @@ def test_state_dict_matches_official(variant, arch):
     assert any(k.startswith('head_layer.') for k in ref)
 
 
+@pytest.mark.parametrize('nhwc', [True, False], ids=['nhwc', 'nchw'])
 @pytest.mark.parametrize('variant,arch', REFERENCE_VARIANTS)
-def test_outputs_match_official(variant, arch):
+def test_outputs_match_official(variant, arch, nhwc):
     refs = reference_outputs()
     head_model, branch_model = reference_models(arch)
+    # CPU inference runs NHWC internally by default; both paths must match.
+    head_model.cpu_channels_last = branch_model.cpu_channels_last = nhwc
     with torch.no_grad():
         heads = head_model(refs['input'])
         branches = branch_model(refs['input'])
