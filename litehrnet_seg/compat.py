@@ -14,6 +14,10 @@ the package is written against the libraries' documented APIs.
   message hub, numpy arrays and scalars in ``meta``), which we add to
   torch's allowlist of safe globals. Safe loading stays on: arbitrary code
   in a checkpoint is still refused.
+
+This module imports no other module of the package: the start-up hook
+(``litehrnet_seg_startup``) loads it on its own, before the package, when
+a script imports mmseg first (mmseg's tools). Keep it that way.
 """
 
 import importlib.util
