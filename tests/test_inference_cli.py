@@ -379,3 +379,22 @@ def test_cli_input_errors(tmp_path, capsys):
         cli.main([str(SEG_CONFIG), str(notes), '--out-dir', str(taken)])
     assert info.value.code == 2
     assert f'--out-dir {taken} is a file' in capsys.readouterr().err
+
+
+def test_entry_points():
+    """The console script (setup.py entry_points) and tools/inference.py
+    run the same CLI."""
+    script = Path(sys.executable).parent / 'litehrnet-infer'
+    assert script.is_file(), 'console script missing: pip install -e .'
+    tool = [sys.executable, str(ROOT / 'tools/inference.py')]
+    for command in ([str(script)], tool):
+        proc = subprocess.run(
+            [*command, '--help'],
+            cwd='/',
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert '--no-optimize' in proc.stdout
+        assert 'litehrnet-infer' in proc.stdout
