@@ -279,10 +279,10 @@ def test_multitask_sample_trains_both_tasks(cityscapes, tmp_path):
 def seg_model():
     from mmengine.model import revert_sync_batchnorm
 
-    from litehrnet_seg.apis.checkpoint_tools import build_model_from_config
+    from litehrnet_seg.checkpoint import build_model
     from litehrnet_seg.deploy import TensorModel
 
-    model = build_model_from_config(str(SEG_CONFIG))
+    model = build_model(str(SEG_CONFIG))
     return TensorModel(revert_sync_batchnorm(model)).cuda().eval()
 
 
