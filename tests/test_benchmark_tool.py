@@ -6,6 +6,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SEG_CONFIG = (
     'configs/litehrnet/'
@@ -101,3 +103,31 @@ def test_cuda_graphs_variant_falls_back_on_cpu(capsys):
     assert all(r['device'] == 'cpu' and r['median_ms'] > 0 for r in rows)
     err = capsys.readouterr().err
     assert 'cuda_graphs: no CUDA device' in err
+
+
+def test_keep_going_records_a_failing_variant(tmp_path, monkeypatch):
+    tool = load_tool()
+    prepare = tool._prepare
+
+    def failing_prepare(model, variant, x, args):
+        if variant == 'fold_bn':
+            raise RuntimeError('capture failed')
+        return prepare(model, variant, x, args)
+
+    monkeypatch.setattr(tool, '_prepare', failing_prepare)
+    argv = [str(ROOT / SEG_CONFIG), '--tiny', '--threads', '1']
+    argv += ['--variants', 'eager', 'fold_bn', 'channels_last']
+    with pytest.raises(RuntimeError, match='capture failed'):
+        tool.main(argv)
+    out = tmp_path / 'bench.json'
+    rows = tool.main(argv + ['--keep-going', '--json', str(out)])
+    assert [r['variant'] for r in rows] == ['eager', 'channels_last']
+    saved = json.loads(out.read_text())
+    assert saved['failures'] == [
+        dict(
+            config=Path(SEG_CONFIG).stem,
+            variant='fold_bn',
+            precision='fp32',
+            error='RuntimeError: capture failed',
+        )
+    ]

@@ -113,11 +113,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument(
+        '--keep-going',
+        action='store_true',
+        help='report a failing variant (in the log and the JSON '
+        '"failures") and measure the rest instead of stopping',
+    )
+    parser.add_argument(
         '--tiny',
         action='store_true',
         help='smoke-test mode: 64x128 input, 2 runs, 1 warm-up',
     )
     args = parser.parse_args(argv)
+    args.failures = []
     if args.tiny:
         args.shape, args.runs, args.warmup = [64, 128], 2, 1
     if args.peers:
@@ -209,27 +216,20 @@ def inference_rows(model: TensorModel, name: str, args) -> list[dict]:
     """Latency of each requested variant and precision of one model."""
     h, w = args.shape
     x = torch.randn(args.batch, 3, h, w, device=args.device)
-    cuda = x.is_cuda
     rows = []
     steps = [v for v in VARIANTS if v in args.variants]
     for variant in steps:
         precisions = args.precision if variant == 'eager' else ['fp32']
         for precision in precisions:
-            run, cleanup = _prepare(model, variant, x, args)
-            dtype = PRECISIONS[precision]
-            with (
-                torch.inference_mode(),
-                torch.autocast(
-                    x.device.type, dtype=dtype, enabled=dtype is not None
-                ),
-            ):
-                # Memory is measured from before the first call (lazy
-                # init, compilation), as the allocator keeps what a warm
-                # model needs.
-                with PeakMemory(args.device) as memory:
-                    run()
-                    times = time_calls(run, args.runs, args.warmup, cuda)
-            cleanup()
+            try:
+                times, memory = _time_variant(
+                    model, variant, precision, x, args
+                )
+            except Exception as e:
+                if not args.keep_going:
+                    raise
+                _record_failure(args, name, variant, precision, e)
+                continue
             rows.append(
                 summarise(
                     times,
@@ -245,6 +245,41 @@ def inference_rows(model: TensorModel, name: str, args) -> list[dict]:
             )
             _print_progress(rows[-1])
     return rows
+
+
+def _time_variant(model, variant: str, precision: str, x, args):
+    """Call times and peak memory of one variant and precision."""
+    run, cleanup = _prepare(model, variant, x, args)
+    dtype = PRECISIONS[precision]
+    with (
+        torch.inference_mode(),
+        torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None),
+    ):
+        # Memory is measured from before the first call (lazy init,
+        # compilation), as the allocator keeps what a warm model needs.
+        with PeakMemory(args.device) as memory:
+            run()
+            times = time_calls(run, args.runs, args.warmup, x.is_cuda)
+    cleanup()
+    return times, memory
+
+
+def _record_failure(args, config, variant, precision, error) -> None:
+    """--keep-going: report a failed measurement and go on."""
+    message = f'{type(error).__name__}: {error}'.splitlines()[0][:300]
+    print(
+        f'  {config} {variant} {precision}: FAILED ({message})',
+        file=sys.stderr,
+        flush=True,
+    )
+    args.failures.append(
+        dict(
+            config=config,
+            variant=variant,
+            precision=precision,
+            error=message,
+        )
+    )
 
 
 def _prepare(model: TensorModel, variant: str, x: torch.Tensor, args):
@@ -319,9 +354,15 @@ def training_rows(model: TensorModel, name: str, args) -> list[dict]:
             scaler.step(optimizer)
             scaler.update()
 
-        with PeakMemory(args.device) as memory:
-            step()
-            times = time_calls(step, max(3, args.runs // 4), 1, cuda)
+        try:
+            with PeakMemory(args.device) as memory:
+                step()
+                times = time_calls(step, max(3, args.runs // 4), 1, cuda)
+        except Exception as e:
+            if not args.keep_going:
+                raise
+            _record_failure(args, name, f'train-{mode}', mode, e)
+            continue
         rows.append(
             summarise(
                 times,
@@ -393,7 +434,10 @@ def main(argv=None) -> list[dict]:
             cpu=_cpu_name(),
         )
         Path(args.json).write_text(
-            json.dumps(dict(meta=meta, results=rows), indent=2)
+            json.dumps(
+                dict(meta=meta, results=rows, failures=args.failures),
+                indent=2,
+            )
         )
     return rows
 

@@ -55,11 +55,11 @@ step cuda_tests 300 "$PYTHON" -m pytest tests/test_cuda.py -m cuda -rs -q \
 step inference 270 "$PYTHON" tools/analysis/benchmark.py "$CONFIG" --peers \
     --device cuda --shape 1024 2048 --batch 1 --runs 20 --warmup 5 \
     --variants eager fold_bn channels_last compile cuda_graphs \
-    --precision fp32 fp16 --json "$OUT/inference.json"
+    --precision fp32 fp16 --keep-going --json "$OUT/inference.json"
 step training 150 "$PYTHON" tools/analysis/benchmark.py "$CONFIG" --peers \
     --device cuda --shape 512 1024 --runs 12 --warmup 3 --variants eager \
     --train --train-batch 8 --train-crop 512 1024 --amp \
-    --json "$OUT/training.json"
+    --keep-going --json "$OUT/training.json"
 
 "$PYTHON" - "$OUT" "$((SECONDS - START))" <<'EOF'
 import json
@@ -90,6 +90,7 @@ meta = dict(
     seconds=seconds,
 )
 results = {}
+failures = []
 lines = [
     '# GPU check',
     '',
@@ -116,13 +117,25 @@ for name, title in (
     lines += ['', f'## {title}', '', table.strip() or '(no result)']
     path = out / f'{name}.json'
     if path.exists():
-        results[name] = json.loads(path.read_text())['results']
+        saved = json.loads(path.read_text())
+        results[name] = saved['results']
+        failures += saved.get('failures', [])
+        lines += [
+            f'- FAILED: {f["config"]} {f["variant"]} {f["precision"]}: '
+            f'{f["error"]}'
+            for f in saved.get('failures', [])
+        ]
 (out / 'gpu_check.md').write_text('\n'.join(lines) + '\n')
 (out / 'gpu_check.json').write_text(
-    json.dumps(dict(meta=meta, steps=steps, tests=tests, **results), indent=2)
+    json.dumps(
+        dict(meta=meta, steps=steps, tests=tests, failures=failures, **results),
+        indent=2,
+    )
 )
 print(f'gpu_check: wrote {out / "gpu_check.md"} and {out / "gpu_check.json"}')
+sys.exit(1 if failures else 0)
 EOF
+[ $? -eq 0 ] || STATUS=1
 if [ $STATUS -ne 0 ]; then
     echo "gpu_check: some steps failed, see $OUT/steps.txt and the logs" >&2
 fi
