@@ -84,6 +84,23 @@ def weighting_nodes(model: 'onnx.ModelProto') -> list[str]:
     return [n.name for n in nodes if n.name in found]
 
 
+def depthwise_conv_nodes(model: 'onnx.ModelProto') -> list[str]:
+    """Names of the grouped (depthwise) Conv nodes of a graph.
+
+    Args:
+        model (onnx.ModelProto): The float graph.
+
+    Returns:
+        list[str]: Node names.
+    """
+    names = []
+    for n in model.graph.node:
+        groups = [a.i for a in n.attribute if a.name == 'group']
+        if n.op_type == 'Conv' and groups and groups[0] > 1:
+            names.append(n.name)
+    return names
+
+
 def output_nodes(model: 'onnx.ModelProto') -> list[str]:
     """Names of the nodes that compute the graph's outputs.
 
@@ -155,6 +172,7 @@ def quantize_int8(
     reader,
     keep_weighting_float: bool = True,
     keep_output_float: bool = True,
+    keep_depthwise_float: bool = False,
     per_channel: bool = True,
     reduce_range: bool = True,
     op_types: list[str] | None = None,
@@ -173,6 +191,8 @@ def quantize_int8(
         keep_output_float (bool): Keep the nodes computing the outputs
             (:func:`output_nodes`, the classifier) in float. Defaults to
             True.
+        keep_depthwise_float (bool): Keep the depthwise convs in float
+            (they hold few FLOPs and gain little from INT8 on CPUs).
         per_channel (bool): Per-output-channel weight scales (needed by
             the depthwise convs, whose channels differ widely in range).
         reduce_range (bool): 7-bit weights. On CPUs without VNNI
@@ -211,6 +231,8 @@ def quantize_int8(
         exclude = weighting_nodes(graph) if keep_weighting_float else []
         if keep_output_float:
             exclude += output_nodes(graph)
+        if keep_depthwise_float:
+            exclude += depthwise_conv_nodes(graph)
         staged = Path(tmp) / out_path.name
         quantize_static(
             str(source),
