@@ -55,7 +55,7 @@ def _transform(pipeline, type_):
 
 
 def test_configs_found():
-    assert len(CONFIGS) >= 7
+    assert len(CONFIGS) >= 10
     assert len(FULL) >= 6 and len(SUBMISSION) == 1
 
 
@@ -108,7 +108,8 @@ def test_name_matches_schedule_and_batch(path):
     gpus, batch = map(int, re.search(r'_(\d+)xb(\d+)-', path.name).groups())
     assert cfg.train_dataloader.batch_size == batch
     iters = _iters_from_name(path.name)
-    assert cfg.train_cfg.type == 'IterBasedTrainLoop'
+    # mmengine's loop with exact resume and SIGTERM saves
+    assert cfg.train_cfg.type == 'SafeIterBasedTrainLoop'
     assert cfg.train_cfg.max_iters == iters
     (poly,) = cfg.param_scheduler
     assert poly.type == 'PolyLR' and not poly.by_epoch
@@ -175,7 +176,9 @@ def test_full_recipe(path):
     assert cfg.val_evaluator.type == 'IoUMetric'
     assert cfg.val_evaluator.iou_metrics == ['mIoU']
     ckpt = cfg.default_hooks.checkpoint
-    assert ckpt.type == 'AtomicCheckpointHook' and not ckpt.by_epoch
+    # mmengine's CheckpointHook writing through the atomic file backend
+    assert ckpt.type == 'CheckpointHook' and not ckpt.by_epoch
+    assert ckpt.backend_args.backend == 'local_atomic'
     assert ckpt.save_best == 'mIoU' and ckpt.rule == 'greater'
     assert ckpt.interval == iters // 10
 
@@ -190,11 +193,64 @@ def test_head_reads_the_right_branches(path):
     if 'nohead' in path.name:
         assert model.backbone.with_head is False
         assert tuple(head.in_channels) == (40, 80, 160, 320)
-        assert head.channels == sum(head.in_channels)
     else:
         assert model.backbone.with_head is True
         assert tuple(head.in_channels) == (40, 40, 80, 160)
-        assert head.channels == sum(head.in_channels)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=_ids(CONFIGS))
+def test_head_width_matches_the_name(path):
+    """`fcn-concat_...`: the default light head (concat -> 32-channel 1x1
+    mixing + BN + ReLU, computed before the upsampling -> classifier);
+    `fcn-concat<N>_...`: mmseg's FCNHead mixing to N channels (all the
+    concatenated ones: 320 on the IterativeHead outputs, 600 on the raw
+    branches)."""
+    head = load(path).model.decode_head
+    width = re.match(r'fcn-concat(\d*)_', path.name).group(1)
+    if not width:
+        assert head.type == 'ProjectFirstConcatHead'
+        assert head.channels == 32
+    else:
+        assert head.type == 'FCNHead'
+        assert head.channels == int(width) == sum(head.in_channels)
+        assert head.num_convs == 1 and head.kernel_size == 1
+        assert not head.concat_input
+
+
+def test_light_head_trains_end_to_end():
+    """tests/test_end_to_end.py trains the sample config through
+    tools/train.py (loss falls, mIoU far above chance): that config must
+    have the default light head."""
+    (sample,) = [p for p in CONFIGS if '300i_cityscapes-sample' in p.name]
+    head = load(sample).model.decode_head
+    assert head.type == 'ProjectFirstConcatHead' and head.channels == 32
+    e2e = Path(__file__).with_name('test_end_to_end.py').read_text()
+    assert sample.name in e2e
+
+
+def _without(cfg, *keys):
+    return {k: v for k, v in cfg.items() if k not in keys}
+
+
+def test_multitask_config_references_the_seg_model():
+    """The multi-task config's backbone and decode head are the L18 seg
+    model's (plain BN instead of SyncBN), not a restated copy."""
+    seg = load(
+        CONFIG_DIR
+        / 'litehrnet/fcn-concat_litehrnet18_4xb4-160k_cityscapes-512x1024.py'
+    ).model
+    multi = load(CONFIG_DIR / 'multitask/segpose_litehrnet18_sample.py').model
+    assert multi.type == 'SegPoseMultiTaskModel'
+    for part in ('backbone', 'decode_head'):
+        assert _without(multi[part], 'norm_cfg') == (
+            _without(seg[part], 'norm_cfg')
+        )
+        assert multi[part].norm_cfg == dict(type='BN', requires_grad=True)
+    preprocessor = multi.data_preprocessor.preprocessors.seg
+    assert preprocessor.size == (128, 256)
+    assert _without(preprocessor, 'size') == (
+        _without(seg.data_preprocessor, 'size')
+    )
 
 
 @pytest.mark.parametrize('path', SUBMISSION, ids=_ids(SUBMISSION))

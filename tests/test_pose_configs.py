@@ -90,3 +90,35 @@ def test_full_recipe(path):
     else:
         assert cfg.val_dataloader.dataset.headbox_file.endswith('.mat')
         assert cfg.default_hooks.checkpoint.save_best == 'pck/PCKh'
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=_ids(CONFIGS))
+def test_one_codec_for_targets_decoding_and_crops(path):
+    """The head decodes with the codec the pipeline encodes with, and the
+    crops have its input size; `codec` is a top-level key (tools such as
+    export_onnx.py read it)."""
+    cfg = Config.fromfile(path)
+    codec = cfg.model.head.decoder
+    assert cfg.codec == codec
+    train = {t['type']: t for t in cfg.train_dataloader.dataset.pipeline}
+    assert train['GenerateHeatmapTarget']['encoder'] == codec
+    for name in DATALOADERS:
+        for t in cfg[name].dataset.pipeline:
+            if t['type'] == 'TopdownAffine':
+                assert tuple(t['input_size']) == tuple(codec.input_size)
+
+
+def test_codecs_are_declared_once():
+    """Heatmap geometry is written only in the codec bases (one per input
+    size) and in the 384x288 recipe, which replaces the codec."""
+    root = CONFIG_DIR.parent
+    declaring = sorted(
+        str(p.relative_to(root))
+        for p in root.rglob('*.py')
+        if 'heatmap_size' in p.read_text()
+    )
+    assert declaring == [
+        '_base_/codecs/msra-heatmap_256x192.py',
+        '_base_/codecs/msra-heatmap_256x256.py',
+        'pose/topdown-heatmap_litehrnet18_8xb32-210e_coco-384x288.py',
+    ]

@@ -1,6 +1,10 @@
-# Lite-HRNet-18 + HRNetV2 concat head, Cityscapes 512x1024, 160k iterations,
-# total batch 16 (4 GPUs x 4), SGD lr 0.01 poly, SyncBN, trained from
-# scratch (no ImageNet pretraining), as in the Lite-HRNet paper.
+# Lite-HRNet-18 + light HRNetV2-style concat head (32 mixing channels,
+# ProjectFirstConcatHead: 2.17G FLOPs in the paper's convention, 1.14M
+# params; why this head: ../_base_/models/fcn-concat_litehrnet18.py),
+# Cityscapes 512x1024, 160k iterations, total batch 16 (4 GPUs x 4), SGD
+# lr 0.01 poly, SyncBN, trained from scratch (no ImageNet pretraining), as
+# in the Lite-HRNet paper. The 320-channel head of the unmerged mmseg port:
+# fcn-concat320_litehrnet18_4xb4-160k_cityscapes-512x1024.py.
 _base_ = [
     '../_base_/models/fcn-concat_litehrnet18.py',
     '../_base_/datasets/cityscapes.py',

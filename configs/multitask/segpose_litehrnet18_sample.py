@@ -14,72 +14,44 @@
 #   model_wrapper_cfg=dict(type='MMDistributedDataParallel',
 #                          find_unused_parameters=True)
 # since the other task's head gets no gradient in a step.
-_base_ = ['mmseg::_base_/default_runtime.py']
+_base_ = [
+    'mmseg::_base_/default_runtime.py',
+    # the segmentation model (backbone + decode head) and the pose codec,
+    # referenced below rather than restated
+    '../_base_/models/fcn-concat_litehrnet18.py',
+    '../_base_/codecs/msra-heatmap_256x192.py',
+]
 custom_imports = dict(imports=['litehrnet_seg'], allow_failed_imports=False)
 
 seg_root = 'data/cityscapes_sample/'
 coco_root = 'tests/data/coco/'
 crop_size = (128, 256)
-norm_cfg = dict(type='BN', requires_grad=True)
-mean = [123.675, 116.28, 103.53]
-std = [58.395, 57.12, 57.375]
-codec = dict(
-    input_size=(192, 256), heatmap_size=(48, 64), sigma=2, unbiased=False
-)
+norm_cfg = dict(type='BN', requires_grad=True)  # one process: plain BN
 
 model = dict(
+    _delete_=True,  # not an EncoderDecoder: only the parts below are used
     type='SegPoseMultiTaskModel',
     data_preprocessor=dict(
         type='MultiTaskDataPreprocessor',
         preprocessors=dict(
-            seg=dict(
-                type='SegDataPreProcessor',
-                mean=mean,
-                std=std,
-                bgr_to_rgb=True,
-                pad_val=0,
-                seg_pad_val=255,
-                size=crop_size,
-            ),
+            seg=dict(_base_.model.data_preprocessor, size=crop_size),
             pose=dict(
                 type='ImgDataPreprocessor',
-                mean=mean,
-                std=std,
+                mean=_base_.model.data_preprocessor.mean,
+                std=_base_.model.data_preprocessor.std,
                 bgr_to_rgb=True,
             ),
         ),
     ),
-    backbone=dict(
-        type='LiteHRNet',
-        arch='18',
-        with_head=True,
-        out_indices=(0, 1, 2, 3),
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-    ),
-    decode_head=dict(
-        type='FCNHead',
-        in_channels=[40, 40, 80, 160],
-        in_index=(0, 1, 2, 3),
-        channels=320,
-        input_transform='resize_concat',
-        kernel_size=1,
-        num_convs=1,
-        concat_input=False,
-        dropout_ratio=-1,
-        num_classes=19,
-        norm_cfg=norm_cfg,
-        align_corners=False,
-        loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0
-        ),
-    ),
+    # The seg model's backbone and decode head, with plain BN.
+    backbone=dict(_base_.model.backbone, norm_cfg=norm_cfg),
+    decode_head=dict(_base_.model.decode_head, norm_cfg=norm_cfg),
     head=dict(
         type='HeatmapHead',
         in_channels=40,
         out_channels=17,
         loss=dict(type='KeypointMSELoss', use_target_weight=True),
-        decoder=codec,
+        decoder=_base_.codec,
     ),
     # The heatmap MSE is ~1e-3 of the cross-entropy: with one Adam over
     # the shared backbone, weight 1 leaves pose gradients negligible next
@@ -109,14 +81,14 @@ seg_test_pipeline = [
 pose_train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='GetBBoxCenterScale', padding=1.25),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='GenerateHeatmapTarget', encoder=codec),
+    dict(type='TopdownAffine', input_size=_base_.codec.input_size),
+    dict(type='GenerateHeatmapTarget', encoder=_base_.codec),
     dict(type='PackPoseInputs'),
 ]
 pose_test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='GetBBoxCenterScale', padding=1.25),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
+    dict(type='TopdownAffine', input_size=_base_.codec.input_size),
     dict(type='PackPoseInputs'),
 ]
 seg_frame = dict(

@@ -8,11 +8,8 @@ data_root = 'tests/data/coco/'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='GetBBoxCenterScale', padding=1.25),
-    dict(type='TopdownAffine', input_size=(192, 256)),
-    dict(
-        type='GenerateHeatmapTarget',
-        encoder=dict(input_size=(192, 256), heatmap_size=(48, 64), sigma=2),
-    ),
+    dict(type='TopdownAffine', input_size=_base_.codec.input_size),
+    dict(type='GenerateHeatmapTarget', encoder=_base_.codec),
     dict(type='PackPoseInputs'),
 ]
 train_dataloader = dict(

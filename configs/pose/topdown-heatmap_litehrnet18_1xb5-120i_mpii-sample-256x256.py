@@ -7,11 +7,8 @@ data_root = 'tests/data/mpii/'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='GetBBoxCenterScale', padding=1.25),
-    dict(type='TopdownAffine', input_size=(256, 256)),
-    dict(
-        type='GenerateHeatmapTarget',
-        encoder=dict(input_size=(256, 256), heatmap_size=(64, 64), sigma=2),
-    ),
+    dict(type='TopdownAffine', input_size=_base_.codec.input_size),
+    dict(type='GenerateHeatmapTarget', encoder=_base_.codec),
     dict(type='PackPoseInputs'),
 ]
 train_dataloader = dict(

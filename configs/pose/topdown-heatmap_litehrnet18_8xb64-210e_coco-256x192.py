@@ -8,3 +8,5 @@ _base_ = [
     '../_base_/schedules/pose_adam_210e.py',
     '../_base_/pose_runtime.py',
 ]
+# The heatmap head decodes with the codec the pipeline encodes with.
+model = dict(head=dict(decoder=_base_.codec))

@@ -1,4 +1,5 @@
 from .backbones import LiteHRNet
+from .decode_heads import ProjectFirstConcatHead
 from .multitask import SegPoseMultiTaskModel
 from .multitask_data_preprocessor import MultiTaskDataPreprocessor
 from .pose import HeatmapHead, KeypointMSELoss, TopdownPoseEstimator
@@ -8,6 +9,7 @@ __all__ = [
     'KeypointMSELoss',
     'LiteHRNet',
     'MultiTaskDataPreprocessor',
+    'ProjectFirstConcatHead',
     'SegPoseMultiTaskModel',
     'TopdownPoseEstimator',
 ]

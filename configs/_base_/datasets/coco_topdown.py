@@ -1,10 +1,10 @@
 # COCO keypoints, top-down: GT boxes for training, detector boxes (AP 56.4
-# on val, as in the paper) for validation/test.
+# on val, as in the paper) for validation/test. The crop size and heatmap
+# targets come from the codec (`codec`, inherited); the pose model's
+# HeatmapHead decodes with the same one.
+_base_ = ['../codecs/msra-heatmap_256x192.py']
 dataset_type = 'CocoDataset'
 data_root = 'data/coco/'
-input_size = (192, 256)
-heatmap_size = (48, 64)
-sigma = 2
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='GetBBoxCenterScale', padding=1.25),
@@ -16,19 +16,14 @@ train_pipeline = [
         scale_factor=(0.75, 1.25),
         rotate_factor=30.0,
     ),
-    dict(type='TopdownAffine', input_size=input_size),
-    dict(
-        type='GenerateHeatmapTarget',
-        encoder=dict(
-            input_size=input_size, heatmap_size=heatmap_size, sigma=sigma
-        ),
-    ),
+    dict(type='TopdownAffine', input_size=_base_.codec.input_size),
+    dict(type='GenerateHeatmapTarget', encoder=_base_.codec),
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='GetBBoxCenterScale', padding=1.25),
-    dict(type='TopdownAffine', input_size=input_size),
+    dict(type='TopdownAffine', input_size=_base_.codec.input_size),
     dict(type='PackPoseInputs'),
 ]
 train_dataloader = dict(

@@ -1,8 +1,8 @@
 # Top-down heatmap pose model on the shared Lite-HRNet core: the stride-4
-# IterativeHead output (40 channels) -> 1x1 conv -> K heatmaps.
-codec = dict(
-    input_size=(192, 256), heatmap_size=(48, 64), sigma=2, unbiased=False
-)
+# IterativeHead output (40 channels) -> 1x1 conv -> K heatmaps. The head's
+# decoder is the dataset's codec: top-level configs set
+# `model = dict(head=dict(decoder=_base_.codec))` (the codec is declared
+# once, in ../codecs/, and the dataset bases inherit it).
 model = dict(
     type='TopdownPoseEstimator',
     data_preprocessor=dict(
@@ -19,7 +19,6 @@ model = dict(
         in_channels=40,
         out_channels=17,
         loss=dict(type='KeypointMSELoss', use_target_weight=True),
-        decoder=codec,
     ),
     test_cfg=dict(flip_test=True, shift_heatmap=True),
 )

@@ -1,0 +1,3 @@
+from .project_first_concat_head import ProjectFirstConcatHead
+
+__all__ = ['ProjectFirstConcatHead']
