@@ -123,9 +123,10 @@ def test_int8_agreement_is_measured(quantized, size):
     expected = run_session(fp32, x)
     agreement = argmax_agreement(run_session(int8, x), expected)
     # Measured 83.5% / 62.3% / 89.3% (see the xfail below): far from
-    # identical, far from a broken graph (a mirrored map agrees less).
+    # identical, far from a broken graph.
     assert 0.5 < agreement < 1.0, f'{size}: {agreement:.4f}'
-    assert argmax_agreement(np.flip(expected, -1).copy(), expected) < 0.5
+    # The measure can fail: logits with the classes shifted disagree.
+    assert argmax_agreement(np.roll(expected, 1, axis=1), expected) < 0.05
 
 
 @pytest.mark.xfail(
