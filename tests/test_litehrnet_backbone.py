@@ -216,7 +216,7 @@ def test_state_dict_matches_official(variant, arch):
 def test_outputs_match_official(variant, arch, nhwc):
     refs = reference_outputs()
     head_model, branch_model = reference_models(arch)
-    # CPU inference runs NHWC internally by default; both paths must match.
+    # CPU inference may run NHWC internally (opt-in); both paths match.
     head_model.cpu_channels_last = branch_model.cpu_channels_last = nhwc
     with torch.no_grad():
         heads = head_model(refs['input'])
@@ -464,12 +464,13 @@ def test_forward_is_deterministic(mode):
 
 @pytest.mark.parametrize('mode', ['eval', 'train'])
 def test_cpu_channels_last_inference_equals_nchw(mode):
-    """CPU inference forwards run in NHWC internally (the default) and
-    equal the plain NCHW network up to float rounding, in the caller's
-    layout; forwards with gradients stay NCHW."""
-    nhwc = fill_reference_weights(LiteHRNet(arch='18'))
-    nchw = copy.deepcopy(nhwc)
-    nchw.cpu_channels_last = False
+    """With ``cpu_channels_last`` CPU inference forwards run in NHWC
+    internally and equal the plain NCHW network (the default) up to float
+    rounding, in the caller's layout; forwards with gradients stay NCHW."""
+    nchw = fill_reference_weights(LiteHRNet(arch='18'))
+    assert not nchw.cpu_channels_last  # default: official numerics
+    nhwc = copy.deepcopy(nchw)
+    nhwc.cpu_channels_last = True
     layouts = []
     nhwc.stem.conv1.register_forward_pre_hook(
         lambda m, args: layouts.append(

@@ -2,9 +2,9 @@
 
 Runs the backbone (with IterativeHead, as the segmentation configs use it)
 under ``torch.profiler`` in eval mode and prints markdown tables for each
-mode: ``nchw`` (everything in NCHW, ``cpu_channels_last=False``, the
-behaviour before that option existed), ``default`` (NCHW input, the
-backbone's internal NHWC on CPUs) and ``channels_last`` (weights and
+mode: ``nchw`` (everything in NCHW, the backbone's default),
+``internal_nhwc`` (NCHW input, the backbone's opt-in internal NHWC on
+CPUs, ``cpu_channels_last=True``) and ``channels_last`` (weights and
 input in NHWC, as :func:`litehrnet_seg.deploy.optimize` prepares them):
 
 * per module group (inclusive time): stem, transitions, the conditional
@@ -22,7 +22,7 @@ prints medians and ratios to the first mode: on a shared machine only
 such same-run ratios mean something. Example::
 
     python tools/analysis/profile_backbone.py --shape 512 1024 \
-        --threads 2 --runs 5 --modes nchw default --ab 10
+        --threads 2 --runs 5 --modes nchw internal_nhwc --ab 10
 """
 
 import argparse
@@ -50,7 +50,7 @@ from litehrnet_seg.models.backbones.litehrnet import (  # noqa: E402
 #: mode -> (backbone's cpu_channels_last, weights and input format).
 MODES = {
     'nchw': (False, torch.contiguous_format),
-    'default': (True, torch.contiguous_format),
+    'internal_nhwc': (True, torch.contiguous_format),
     'channels_last': (True, torch.channels_last),
 }
 
@@ -263,7 +263,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--modes',
         nargs='+',
-        default=['nchw', 'default', 'channels_last'],
+        default=['nchw', 'internal_nhwc', 'channels_last'],
         choices=list(MODES),
         help='layouts to profile (see the module docstring)',
     )

@@ -14,9 +14,12 @@ outputs for inputs the official code accepts:
 * all four branches can be returned (segmentation), not only the first;
 * ``with_cp`` works, ``train()`` returns ``self``; ``frozen_stages``.
 
-CPU inference forwards run in channels_last internally
-(``cpu_channels_last``, on by default): equal up to float rounding, and
+CPU inference forwards can run in channels_last internally
+(``cpu_channels_last``, off by default so that the default numerics stay
+the official NCHW computation bit for bit): equal up to float rounding, and
 faster because oneDNN's depthwise convolutions are (docs/benchmarks.md).
+The inference fast path (:func:`litehrnet_seg.deploy.optimize`,
+``channels_last`` step) gets the same speed by converting the weights.
 """
 
 import copy
@@ -721,7 +724,8 @@ class LiteHRNet(BaseModule):
             in NHWC; the outputs equal the NCHW computation up to float
             rounding. Not used with gradients on (oneDNN's NHWC weight
             gradients were 100x further from float64 than NCHW's for the
-            stem), on other devices or while exporting. Defaults to True.
+            stem), on other devices or while exporting. Defaults to False
+            (the official NCHW numerics, bit for bit).
         init_cfg (dict | list[dict], optional): Initialization config,
             e.g. ``dict(type='Pretrained', checkpoint=..., prefix=...)``.
     """
@@ -739,7 +743,7 @@ class LiteHRNet(BaseModule):
         norm_eval: bool = False,
         frozen_stages: int = -1,
         with_cp: bool = False,
-        cpu_channels_last: bool = True,
+        cpu_channels_last: bool = False,
         init_cfg: dict | list | None = [
             dict(type='Normal', std=0.001, layer=['Conv2d']),
             dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
