@@ -4,6 +4,7 @@ import os.path as osp
 
 from mmengine.config import Config
 
+from .compile_config import resolve_compile_config
 from .distributed_cpu import prepare_cpu_distributed
 
 __all__ = ['WorkDirError', 'load_cli_config']
@@ -23,9 +24,10 @@ def load_cli_config(
     """Load ``config`` and apply what every tool's flags change.
 
     Sets ``launcher``, merges ``--cfg-options``, prepares multi-process
-    runs on CPUs (gloo, BN where SyncBN cannot run) and sets ``work_dir``
-    (priority: ``work_dir`` argument > config > ``./work_dirs/<config
-    stem>``).
+    runs on CPUs (gloo, BN where SyncBN cannot run), turns the
+    ``cuda_graphs`` key into mmengine's ``compile`` options and sets
+    ``work_dir`` (priority: ``work_dir`` argument > config >
+    ``./work_dirs/<config stem>``).
 
     Args:
         config (str): Config file path.
@@ -45,6 +47,7 @@ def load_cli_config(
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     prepare_cpu_distributed(cfg, launcher)
+    resolve_compile_config(cfg)  # cuda_graphs=True -> compile mode
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
