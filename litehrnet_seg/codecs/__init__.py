@@ -1,27 +1,7 @@
-"""Keypoint codecs and geometry helpers for top-down pose estimation."""
+"""Keypoint codecs and geometry helpers for top-down pose estimation.
 
-from .msra_heatmap import (
-    MSRAHeatmap,
-    affine_points,
-    bbox_xyxy2cs,
-    fix_aspect_ratio,
-    flip_heatmaps,
-    generate_gaussian_heatmaps,
-    get_heatmap_maximum,
-    get_warp_matrix,
-    refine_keypoints,
-    refine_keypoints_dark,
-)
+The public names are listed once, in :mod:`.msra_heatmap`'s ``__all__``.
+"""
 
-__all__ = [
-    'MSRAHeatmap',
-    'affine_points',
-    'bbox_xyxy2cs',
-    'fix_aspect_ratio',
-    'flip_heatmaps',
-    'generate_gaussian_heatmaps',
-    'get_heatmap_maximum',
-    'get_warp_matrix',
-    'refine_keypoints',
-    'refine_keypoints_dark',
-]
+from .msra_heatmap import *  # noqa: F403
+from .msra_heatmap import __all__  # noqa: F401
