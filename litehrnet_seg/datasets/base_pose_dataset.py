@@ -175,9 +175,35 @@ class BaseTopdownPoseDataset(BadSamplePolicyMixin, BaseDataset):
     pipeline errors are handled by ``prepare_data``.
 
     Subclasses set ``METAINFO`` and implement ``load_data_list``.
+
+    Args:
+        data_mode (str): Only ``'topdown'`` is supported. Default:
+            ``'topdown'``.
+        metainfo (dict, optional): Overrides the class's ``METAINFO``;
+            mmpose ``dict(from_file=...)`` / ``dataset_info`` dicts are
+            accepted.
+        bad_sample_policy (str): ``'raise'`` (default: a bad annotation or
+            an image that fails to load raises an error naming it) or
+            ``'skip'`` (log, count and skip it; not in test mode). See
+            :mod:`litehrnet_seg.datasets.integrity.bad_sample_policy`.
+        **kwargs: mmengine ``BaseDataset`` arguments (``ann_file``,
+            ``data_root``, ``data_prefix`` (``img``: image folder),
+            ``filter_cfg`` (``dict(bbox_score_thr=t)``), ``indices``,
+            ``serialize_data``, ``pipeline``, ``test_mode``,
+            ``lazy_init``, ``max_refetch``).
     """
 
     METAINFO: dict = dict()
+
+    def __init__(self, *args, data_mode: str = 'topdown', **kwargs) -> None:
+        if data_mode != 'topdown':
+            raise ValueError(
+                f'{type(self).__name__} supports '
+                f"data_mode='topdown' only, got {data_mode!r}"
+            )
+        self.data_mode = data_mode
+        kwargs.setdefault('data_prefix', dict(img=''))
+        super().__init__(*args, **kwargs)
 
     @classmethod
     def _load_metainfo(cls, metainfo: Mapping | None = None) -> dict:

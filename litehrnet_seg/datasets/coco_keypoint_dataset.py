@@ -1,7 +1,6 @@
 """COCO person keypoints for top-down pose estimation (mmpose 1.x names)."""
 
 import os.path as osp
-from collections.abc import Callable, Sequence
 
 import numpy as np
 from mmseg.registry import DATASETS
@@ -101,73 +100,24 @@ class CocoDataset(BaseTopdownPoseDataset):
             test mode: each person detection becomes an item with zero
             keypoints (all invisible). Used as given (not joined with
             ``data_root``), as in mmpose. Default: None.
-        data_mode (str): Only ``'topdown'`` is supported. Default:
-            ``'topdown'``.
-        metainfo (dict, optional): Overrides :data:`COCO_METAINFO`; mmpose
-            ``dict(from_file=...)`` / ``dataset_info`` dicts are accepted.
-        data_root (str): Root of ``ann_file`` and ``data_prefix``.
-        data_prefix (dict): ``img``: image folder. Default: ``dict(img='')``.
-        filter_cfg (dict, optional): ``dict(bbox_score_thr=t)`` drops items
-            whose ``bbox_score`` is below ``t`` (for detections). Default:
-            None.
-        indices (int | Sequence[int], optional): Use only these items.
-        serialize_data (bool): See mmengine ``BaseDataset``.
-        pipeline (list): Transforms. Default: [].
-        test_mode (bool): Default: False.
-        lazy_init (bool): Default: False.
-        max_refetch (int): Default: 1000.
-        bad_sample_policy (str): ``'raise'`` (default: a bad annotation or
-            an image that fails to load raises an error naming it) or
-            ``'skip'`` (log, count and skip it; not in test mode). See
-            :mod:`litehrnet_seg.datasets.integrity.bad_sample_policy`.
+        **kwargs: See :class:`BaseTopdownPoseDataset` (``data_mode``,
+            ``metainfo``, ``bad_sample_policy``) and mmengine's
+            ``BaseDataset``.
     """
 
     METAINFO: dict = COCO_METAINFO
 
     def __init__(
-        self,
-        ann_file: str = '',
-        bbox_file: str | None = None,
-        data_mode: str = 'topdown',
-        metainfo: dict | None = None,
-        data_root: str = '',
-        data_prefix: dict = dict(img=''),
-        filter_cfg: dict | None = None,
-        indices: int | Sequence[int] | None = None,
-        serialize_data: bool = True,
-        pipeline: list[dict | Callable] = [],
-        test_mode: bool = False,
-        lazy_init: bool = False,
-        max_refetch: int = 1000,
-        bad_sample_policy: str = 'raise',
+        self, ann_file: str = '', bbox_file: str | None = None, **kwargs
     ) -> None:
-        name = type(self).__name__
-        if data_mode != 'topdown':
-            raise ValueError(
-                f"{name} supports data_mode='topdown' only, got {data_mode!r}"
-            )
-        if bbox_file and not test_mode:
+        if bbox_file and not kwargs.get('test_mode', False):
             # Detections carry no keypoints: nothing to train on.
             raise ValueError(
-                f'{name}: bbox_file is only supported with test_mode=True '
-                f'(got bbox_file={bbox_file!r})'
+                f'{type(self).__name__}: bbox_file is only supported with '
+                f'test_mode=True (got bbox_file={bbox_file!r})'
             )
-        self.data_mode = data_mode
         self.bbox_file = bbox_file
-        super().__init__(
-            ann_file=ann_file,
-            metainfo=metainfo,
-            data_root=data_root,
-            data_prefix=data_prefix,
-            filter_cfg=filter_cfg,
-            indices=indices,
-            serialize_data=serialize_data,
-            pipeline=pipeline,
-            test_mode=test_mode,
-            lazy_init=lazy_init,
-            max_refetch=max_refetch,
-            bad_sample_policy=bad_sample_policy,
-        )
+        super().__init__(ann_file=ann_file, **kwargs)
 
     def load_data_list(self) -> list[dict]:
         """Load the items from ``bbox_file`` if set, else from ``ann_file``.

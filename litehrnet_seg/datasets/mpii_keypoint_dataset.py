@@ -1,7 +1,6 @@
 """MPII Human Pose for top-down pose estimation (mmpose 1.x names)."""
 
 import os.path as osp
-from collections.abc import Callable, Sequence
 
 import numpy as np
 from mmseg.registry import DATASETS
@@ -92,63 +91,18 @@ class MpiiDataset(BaseTopdownPoseDataset):
             truth with ``headboxes_src``, shape (2, 2, N), in the order of
             ``ann_file``). Sets each item's ``head_size`` for PCKh. Used as
             given (not joined with ``data_root``), as in mmpose.
-        data_mode (str): Only ``'topdown'``. Default: ``'topdown'``.
-        metainfo (dict, optional): Overrides :data:`MPII_METAINFO`.
-        data_root (str): Root of ``ann_file`` and ``data_prefix``.
-        data_prefix (dict): ``img``: image folder. Default: ``dict(img='')``.
-        filter_cfg (dict, optional): ``dict(bbox_score_thr=t)``.
-        indices (int | Sequence[int], optional): Use only these items.
-        serialize_data (bool): See mmengine ``BaseDataset``.
-        pipeline (list): Transforms. Default: [].
-        test_mode (bool): Default: False.
-        lazy_init (bool): Default: False.
-        max_refetch (int): Default: 1000.
-        bad_sample_policy (str): ``'raise'`` (default: a bad annotation or
-            an image that fails to load raises an error naming it) or
-            ``'skip'`` (log, count and skip it; not in test mode). See
-            :mod:`litehrnet_seg.datasets.integrity.bad_sample_policy`.
+        **kwargs: See :class:`BaseTopdownPoseDataset` (``data_mode``,
+            ``metainfo``, ``bad_sample_policy``) and mmengine's
+            ``BaseDataset``.
     """
 
     METAINFO: dict = MPII_METAINFO
 
     def __init__(
-        self,
-        ann_file: str = '',
-        headbox_file: str | None = None,
-        data_mode: str = 'topdown',
-        metainfo: dict | None = None,
-        data_root: str = '',
-        data_prefix: dict = dict(img=''),
-        filter_cfg: dict | None = None,
-        indices: int | Sequence[int] | None = None,
-        serialize_data: bool = True,
-        pipeline: list[dict | Callable] = [],
-        test_mode: bool = False,
-        lazy_init: bool = False,
-        max_refetch: int = 1000,
-        bad_sample_policy: str = 'raise',
+        self, ann_file: str = '', headbox_file: str | None = None, **kwargs
     ) -> None:
-        if data_mode != 'topdown':
-            raise ValueError(
-                f'{type(self).__name__} supports '
-                f"data_mode='topdown' only, got {data_mode!r}"
-            )
-        self.data_mode = data_mode
         self.headbox_file = headbox_file
-        super().__init__(
-            ann_file=ann_file,
-            metainfo=metainfo,
-            data_root=data_root,
-            data_prefix=data_prefix,
-            filter_cfg=filter_cfg,
-            indices=indices,
-            serialize_data=serialize_data,
-            pipeline=pipeline,
-            test_mode=test_mode,
-            lazy_init=lazy_init,
-            max_refetch=max_refetch,
-            bad_sample_policy=bad_sample_policy,
-        )
+        super().__init__(ann_file=ann_file, **kwargs)
 
     def _load_head_sizes(self, num_anns: int) -> np.ndarray:
         """Read ``headbox_file`` and return one head size per annotation."""
