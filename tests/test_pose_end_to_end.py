@@ -135,22 +135,26 @@ def test_show_dir_draws_one_skeleton_overlay_per_person(trained):
     assert all(p.stat().st_size > 10_000 for p in trained['skeletons'])
 
 
-def test_demo_writes_skeleton_overlay(trained, run_tool):
+def test_inference_cli_writes_skeleton_overlay(trained, run_tool):
+    """The one pose CLI (``tools/inference.py`` = ``litehrnet-infer``)
+    with a box file draws the trained model's skeleton."""
     tmp = trained['tmp']
-    overlay = tmp / 'overlay.png'
-    log = run_tool(
-        str(ROOT / 'tools/pose_demo.py'),
-        str(COCO / '000000196141.jpg'),
+    boxes = tmp / 'boxes.json'
+    boxes.write_text('[[248, 74, 418, 375]]')
+    out = tmp / 'demo'
+    run_tool(
+        str(ROOT / 'tools/inference.py'),
         str(CONFIG),
+        str(COCO / '000000196141.jpg'),
+        '--checkpoint',
         str(trained['work_dir'] / f'iter_{ITERS}.pth'),
-        '--out',
-        str(overlay),
+        '--out-dir',
+        str(out),
         '--bboxes',
-        '248',
-        '74',
-        '418',
-        '375',
+        str(boxes),
         cwd=tmp,
     )
-    assert '1 person(s)' in log.stdout
-    assert overlay.stat().st_size > 10_000
+    people = json.loads(next(out.rglob('*.json')).read_text())
+    assert len(people) == 1
+    overlays = list(out.rglob('*.png'))
+    assert len(overlays) == 1 and overlays[0].stat().st_size > 10_000
