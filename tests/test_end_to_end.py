@@ -137,6 +137,7 @@ def test_test_tool_optimize_scores_like_the_plain_model(trained, run_tool):
     assert len(results) == 1
     assert results[0]['mIoU'] == pytest.approx(val_miou, abs=0.01)
 
+
 def test_resume_continues_from_last_checkpoint(trained, run_tool):
     work_dir, tmp = trained['work_dir'], trained['tmp']
     more = ITERS + 20

@@ -268,7 +268,8 @@ def test_test_build_config_basics(test_tool, tmp_path):
         [_write(tmp_path), 'ckpt.pth', '--cfg-options', 'test_cfg.x=1']
     )
     cfg = test_tool.build_config(args)
-    assert cfg.load_from == 'ckpt.pth'
+    # main() loads the checkpoint strictly; mmengine's Runner must not.
+    assert cfg.get('load_from') is None and args.checkpoint == 'ckpt.pth'
     assert cfg.work_dir == osp.join('./work_dirs', 'tiny_cfg')
     assert cfg.test_cfg.x == 1
     # Visualization and output are left alone without the flags.
