@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(REPO, 'tools')
@@ -378,11 +379,26 @@ def test_test_tta_default_model(test_tool, tmp_path):
 
 
 def test_test_main_runs_runner(test_tool, tmp_path, monkeypatch):
+    """main() loads the checkpoint strictly into a checked model, then
+    copies it into the runner's model and tests."""
+    checked = torch.nn.Linear(2, 2)
+    loads = []
+
+    def fake_build_model(config, checkpoint, cfg_options=None):
+        loads.append(checkpoint)
+        return checked
+
+    monkeypatch.setattr(test_tool, 'build_model', fake_build_model)
     monkeypatch.setattr(test_tool, 'Runner', _FakeRunner)
     monkeypatch.setattr(_FakeRunner, 'calls', [])
+    monkeypatch.setattr(
+        _FakeRunner, 'model', torch.nn.Linear(2, 2), raising=False
+    )
     test_tool.main([_write(tmp_path), 'c.pth'])
     ((name, cfg),) = _FakeRunner.calls
-    assert name == 'test' and cfg.load_from == 'c.pth'
+    assert name == 'test' and cfg.get('load_from') is None
+    assert loads == ['c.pth']
+    assert torch.equal(_FakeRunner.model.weight, checked.weight)
 
 
 def test_scripts_help_run_as_programs():
