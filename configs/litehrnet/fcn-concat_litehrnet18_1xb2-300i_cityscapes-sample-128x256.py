@@ -46,6 +46,11 @@ optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=0.005, weight_decay=0.0001),
+    # Adam moves every weight by about lr per step, so a layer's outputs move
+    # in proportion to its fan-in: the 32-channel head's classifier would
+    # learn 10x slower than the 320-channel head's. x10 for the head keeps
+    # the quick fit (100 iterations: mIoU 42 -> 66 on the frame).
+    paramwise_cfg=dict(custom_keys=dict(decode_head=dict(lr_mult=10.0))),
     clip_grad=None,  # to clip: dict(max_norm=35, norm_type=2)
 )
 param_scheduler = [
