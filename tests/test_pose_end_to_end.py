@@ -154,7 +154,10 @@ def test_inference_cli_writes_skeleton_overlay(trained, run_tool):
         str(boxes),
         cwd=tmp,
     )
-    people = json.loads(next(out.rglob('*.json')).read_text())
-    assert len(people) == 1
+    result = json.loads(next(out.rglob('*.json')).read_text())
+    assert result['image'].endswith('000000196141.jpg')
+    (person,) = result['people']  # one box in, one person out
+    assert person['bbox'] == [248.0, 74.0, 418.0, 375.0]
+    assert len(person['keypoints']) == 17
     overlays = list(out.rglob('*.png'))
     assert len(overlays) == 1 and overlays[0].stat().st_size > 10_000
