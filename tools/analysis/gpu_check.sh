@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU acceptance check, one command on a machine with one CUDA GPU:
-#   1. the `cuda`-marked tests (tests/test_cuda.py): seg and pose training
+#   1. the `cuda`-marked tests (tests/end_to_end/test_cuda.py): seg and pose training
 #      with --amp, SyncBN on a 1-process NCCL group, tools/test.py mIoU on
 #      CUDA vs CPU, the multi-task sample, CUDA graphs, the benchmark in
 #      CUDA mode, the compat layer with/without full mmcv;
@@ -50,7 +50,7 @@ step() {  # step NAME LIMIT_S COMMAND...: run with a time limit, log, time
 }
 
 : >"$OUT/steps.txt"
-step cuda_tests 300 "$PYTHON" -m pytest tests/test_cuda.py -m cuda -rs -q \
+step cuda_tests 300 "$PYTHON" -m pytest tests/end_to_end/test_cuda.py -m cuda -rs -q \
     -p no:cacheprovider --junitxml "$OUT/cuda_tests.xml"
 step inference 270 "$PYTHON" tools/analysis/benchmark.py "$CONFIG" --peers \
     --device cuda --shape 1024 2048 --batch 1 --runs 20 --warmup 5 \

@@ -28,7 +28,7 @@ from litehrnet_seg.analysis import (
     module_flops,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / 'configs'
 GET_FLOPS = ROOT / 'tools' / 'analysis' / 'get_flops.py'
 SEG_L18 = (

@@ -27,7 +27,7 @@ import pytest
 import litehrnet_seg_startup as startup
 from litehrnet_seg import compat
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOOLS = Path(mmseg.__file__).parent / '.mim' / 'tools'
 CONFIG = (
     ROOT

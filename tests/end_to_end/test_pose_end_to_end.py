@@ -16,7 +16,7 @@ from mmseg.registry import MODELS
 
 import litehrnet_seg  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = (
     ROOT
     / 'configs'

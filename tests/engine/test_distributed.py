@@ -24,7 +24,7 @@ from mmseg.registry import MODELS
 
 import litehrnet_seg  # noqa: F401  (safe-loading allowlist)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COCO = ROOT / 'tests/data/coco'
 MPII = ROOT / 'tests/data/mpii'
 POSE_CFG = ROOT / (

@@ -23,7 +23,7 @@ from litehrnet_seg.evaluation import CocoMetric, MpiiPCKAccuracy, oks_nms
 from litehrnet_seg.evaluation.functional import oks_iou
 from litehrnet_seg.structures.pose_data_sample import PoseDataSample
 
-DATA = Path(__file__).parent / 'data'
+DATA = Path(__file__).parents[1] / 'data'
 COCO_ANN = DATA / 'coco' / 'test_coco.json'
 STATS = ('AP', 'AP .5', 'AP .75', 'AP (M)', 'AP (L)')
 STATS += ('AR', 'AR .5', 'AR .75', 'AR (M)', 'AR (L)')

@@ -31,7 +31,7 @@ from litehrnet_seg.apis import (
 )
 from litehrnet_seg.checkpoint import dataset_meta_from_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEG_CONFIG = ROOT / (
     'configs/litehrnet/fcn-concat_litehrnet18_1xb2-300i_cityscapes-sample-'
     '128x256.py'

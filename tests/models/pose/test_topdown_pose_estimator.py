@@ -20,7 +20,7 @@ from litehrnet_seg.checkpoint import load_checkpoint
 from litehrnet_seg.codecs import MSRAHeatmap
 from litehrnet_seg.models.pose.heatmap_head import HeatmapHead
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / 'tests' / 'data'
 MODEL_CFG = ROOT / 'configs/_base_/models/topdown-heatmap_litehrnet18.py'
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / 'tests' / 'data'
 TOOL = REPO / 'tools' / 'misc' / 'check_dataset.py'
 CONFIGS = {

@@ -30,7 +30,7 @@ pytestmark = [
     ),
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEG_CONFIG = (
     ROOT
     / 'configs'

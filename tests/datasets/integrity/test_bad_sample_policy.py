@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 import litehrnet_seg  # noqa: F401  (registers the modules under test)
 from litehrnet_seg.datasets.integrity import DataError, SkipCounter
 
-DATA = Path(__file__).parent / 'data'
+DATA = Path(__file__).parents[2] / 'data'
 H, W = 16, 32
 FRAMES = ('aachen_000000_000019', 'aachen_000001_000019', 'bremen_0_1')
 SEG_PIPELINE = [

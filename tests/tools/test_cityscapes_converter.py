@@ -12,7 +12,7 @@ import pytest
 from cityscapesscripts.helpers.labels import id2label, name2label
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / 'tests' / 'data' / 'cityscapes'
 FRAME = 'frankfurt_000000_000294'
 FRAME_DIR = Path('gtFine') / 'val' / 'frankfurt'

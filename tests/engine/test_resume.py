@@ -39,7 +39,7 @@ from litehrnet_seg.engine import (
     remove_stale_temp_files,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / 'tests' / 'data' / 'cityscapes'
 SEG_CONFIG = (
     ROOT

@@ -14,7 +14,7 @@ from mmseg.registry import METRICS, MODELS
 
 import litehrnet_seg  # noqa: F401  (registers LiteHRNet and the datasets)
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
+CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs'
 # Segmentation configs; pose and multi-task configs have their own tests.
 CONFIGS = sorted(
     p
@@ -218,13 +218,14 @@ def test_head_width_matches_the_name(path):
 
 
 def test_light_head_trains_end_to_end():
-    """tests/test_end_to_end.py trains the sample config through
+    """tests/end_to_end/test_seg_end_to_end.py trains the sample config through
     tools/train.py (loss falls, mIoU far above chance): that config must
     have the default light head."""
     (sample,) = [p for p in CONFIGS if '300i_cityscapes-sample' in p.name]
     head = load(sample).model.decode_head
     assert head.type == 'ProjectFirstConcatHead' and head.channels == 32
-    e2e = Path(__file__).with_name('test_end_to_end.py').read_text()
+    e2e = Path(__file__).parents[1] / 'end_to_end' / 'test_seg_end_to_end.py'
+    e2e = e2e.read_text()
     assert sample.name in e2e
 
 

@@ -15,7 +15,7 @@ import torch
 
 import litehrnet_seg  # noqa: F401  (safe-loading allowlist for torch.load)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / 'tests' / 'data' / 'cityscapes'
 CONFIG = (
     ROOT

@@ -27,7 +27,7 @@ from litehrnet_seg.engine import (
     NonFiniteLossHook,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class ToyDataset(torch.utils.data.Dataset):

@@ -10,7 +10,7 @@ from mmseg.registry import METRICS, MODELS
 
 import litehrnet_seg  # noqa: F401  (registers the pose components)
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs' / 'pose'
+CONFIG_DIR = Path(__file__).resolve().parents[2] / 'configs' / 'pose'
 CONFIGS = sorted(CONFIG_DIR.glob('*.py'))
 FULL = [p for p in CONFIGS if '-210e_' in p.name]
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')

@@ -34,7 +34,7 @@ from litehrnet_seg.datasets import (
 )
 from litehrnet_seg.structures import PoseDataSample, infer_task
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'configs' / 'multitask' / 'segpose_litehrnet18_sample.py'
 SEG_CONFIG = (
     ROOT

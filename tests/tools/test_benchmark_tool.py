@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEG_CONFIG = (
     'configs/litehrnet/'
     'fcn-concat_litehrnet18_1xb2-300i_cityscapes-sample-128x256.py'

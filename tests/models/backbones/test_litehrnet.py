@@ -21,7 +21,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 import litehrnet_seg  # noqa: F401  (registers LiteHRNet in mmseg's MODELS)
 from litehrnet_seg.models.backbones.litehrnet import LiteHRNet
 
-REF_DIR = Path(__file__).parent / 'data' / 'litehrnet_reference'
+REF_DIR = Path(__file__).parents[2] / 'data' / 'litehrnet_reference'
 
 # (fixture variant, arch) pairs covered by the reference fixture.
 REFERENCE_VARIANTS = [

@@ -20,7 +20,7 @@ import litehrnet_seg  # noqa: F401  (registries)
 from litehrnet_seg.checkpoint import build_model
 from litehrnet_seg.engine import atomic_backend, find_resume_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COCO = ROOT / 'tests/data/coco'
 POSE18 = ROOT / (
     'configs/pose/topdown-heatmap_litehrnet18_1xb12-120i_coco-sample-256x192.py'

@@ -22,7 +22,7 @@ from litehrnet_seg.datasets import (
     parse_pose_metainfo,
 )
 
-DATA = Path(__file__).parent / 'data'
+DATA = Path(__file__).parents[1] / 'data'
 COCO_DIR = DATA / 'coco'
 MPII_DIR = DATA / 'mpii'
 COCO_ANN = COCO_DIR / 'test_coco.json'
