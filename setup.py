@@ -103,7 +103,8 @@ setup(
     extras_require={
         # ONNX export (torch.export-based exporter) and onnxruntime checks.
         'deploy': DEPLOY,
-        'tests': ['pytest>=7', 'ruff>=0.5', *DEPLOY],
+        # pytest-xdist: the suite runs one worker per core (pyproject.toml).
+        'tests': ['pytest>=7', 'pytest-xdist>=3.5', 'ruff>=0.5', *DEPLOY],
     },
     entry_points={
         'console_scripts': [

@@ -1,21 +1,31 @@
-"""Shared test setup."""
+"""Shared test setup.
+
+The suite runs on pytest-xdist workers, one per core (``-n auto`` in
+pyproject.toml), each file on one worker (``--dist loadfile``: module-scoped
+training fixtures run once). Every process, in-process tests and the tools
+they start alike, uses one OpenMP thread: OpenMP threads spin while they
+wait, so two workers with two threads each on two cores starve each other
+(a 0.3 s training step took 5-35 s that way).
+"""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
-from mmengine.registry import init_default_scope
+# Before torch is imported; subprocesses inherit it.
+os.environ['OMP_NUM_THREADS'] = '1'
+os.environ['MKL_NUM_THREADS'] = '1'
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope='session')
 def one_torch_thread():
-    """One intra-op thread for in-process tests: their tensors are tiny, and
-    with the cores shared (other jobs, the CLI subprocesses of the end-to-end
-    tests) OpenMP threads oversubscribe and a 0.05 s forward can take
-    seconds. Subprocesses set their own OMP_NUM_THREADS."""
+    """One intra-op thread for in-process tests (see the module docstring);
+    their tensors are tiny anyway."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -40,7 +50,7 @@ def run_tool():
     root = Path(__file__).resolve().parents[1]
 
     def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-        env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS='2')
+        env = dict(os.environ, PYTHONPATH=str(root))
         proc = subprocess.run(
             [sys.executable, *args],
             cwd=cwd,

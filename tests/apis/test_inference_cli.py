@@ -224,7 +224,7 @@ def test_cli_folder_with_edge_cases_and_a_bad_file(tmp_path, small):
     (folder / 'g_empty.jpg').write_bytes(b'')
     (folder / 'notes.txt').write_text('not an image: ignored')
     out = tmp_path / 'out'
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='2')
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run(
         [
             sys.executable,

@@ -390,7 +390,7 @@ def test_sigterm_to_the_whole_job_with_dataloader_workers(
     work_dir = tmp_path / 'work_dir'
     proc = subprocess.run(
         [sys.executable, str(script), str(work_dir), str(int(persistent))],
-        env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1'),
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
         start_new_session=True,  # its own process group, like a job
         capture_output=True,
         text=True,

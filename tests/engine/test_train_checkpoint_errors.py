@@ -58,7 +58,7 @@ def train(*args: str, options=(), cwd: Path) -> subprocess.CompletedProcess:
         [sys.executable, str(ROOT / 'tools/train.py'), str(POSE18), *args]
         + ['--cfg-options', *OPTIONS, *options],
         cwd=cwd,
-        env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1'),
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
         capture_output=True,
         text=True,
         timeout=600,

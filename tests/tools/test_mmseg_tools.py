@@ -55,7 +55,7 @@ BOOT = (
 
 
 def _env(**extra: str) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS='2')
+    env = dict(os.environ)
     # Importable without reinstalling the package (the repository checkout).
     env['PYTHONPATH'] = os.pathsep.join(
         p for p in (str(ROOT), env.get('PYTHONPATH')) if p
@@ -178,7 +178,7 @@ def test_print_config_with_the_installed_hook(tmp_path):
             f'start-up hook not installed in this environment ({pth}); '
             'run `python -m litehrnet_seg_startup --install`'
         )
-    env = dict(os.environ, OMP_NUM_THREADS='2')
+    env = dict(os.environ)
     env.pop(startup.DISABLE_ENV, None)
     env.pop('PYTHONPATH', None)  # the installed package only
     proc = subprocess.run(
