@@ -22,9 +22,6 @@ from .pose_inferencer import PoseInferencer, check_boxes, load_boxes
 from .runner import process, run_batches
 from .seg_inferencer import SegInferencer, label_map
 
-# Old name of build_model, kept for tools/deployment/export_onnx.py.
-init_model = build_model
-
 __all__ = [
     'ImageReadError',
     'InputError',
@@ -34,7 +31,6 @@ __all__ = [
     'VideoSource',
     'build_model',
     'check_boxes',
-    'init_model',
     'iter_images',
     'label_map',
     'list_images',
