@@ -4,7 +4,6 @@ from .coco_keypoint_dataset import COCO_METAINFO, CocoDataset
 from .integrity import (
     BAD_SAMPLE_POLICIES,
     BadSamplePolicyMixin,
-    BadSampleReportHook,
     DataError,
 )
 from .mpii_keypoint_dataset import MPII_METAINFO, MpiiDataset
@@ -19,7 +18,6 @@ from .transforms import (
 __all__ = [
     'BAD_SAMPLE_POLICIES',
     'BadSamplePolicyMixin',
-    'BadSampleReportHook',
     'BaseTopdownPoseDataset',
     'COCO_METAINFO',
     'CheckSegSample',

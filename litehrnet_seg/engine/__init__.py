@@ -4,6 +4,7 @@ from .atomic_backend import (
     atomic_write_bytes,
     remove_stale_temp_files,
 )
+from .bad_sample_report_hook import BadSampleReportHook
 from .nonfinite_guard_optim_wrapper import NonFiniteGuardOptimWrapper
 from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .pose_visualization_hook import PoseVisualizationHook
@@ -14,6 +15,7 @@ from .train_loops import SafeEpochBasedTrainLoop, SafeIterBasedTrainLoop
 
 __all__ = [
     'AtomicLocalBackend',
+    'BadSampleReportHook',
     'CheckpointWriteError',
     'NonFiniteGuardOptimWrapper',
     'NonFiniteLossError',

@@ -1,10 +1,9 @@
-"""Data validation: pure checks, the bad-sample policy and its report.
+"""Data validation: pure checks and the bad-sample policy.
 
 * :mod:`.checks`: :class:`DataError` and the checks that the loading
   transforms, the datasets and ``tools/misc/check_dataset.py`` share.
 * :mod:`.bad_sample_policy`: ``bad_sample_policy='raise' | 'skip'`` for
   datasets (only a :class:`DataError` can be skipped).
-* :mod:`.bad_sample_report_hook`: ``BadSampleReportHook`` logs the count.
 """
 
 from .bad_sample_policy import (
@@ -13,7 +12,6 @@ from .bad_sample_policy import (
     collect_data_errors,
     iter_datasets,
 )
-from .bad_sample_report_hook import BadSampleReportHook
 from .checks import (
     DataError,
     check_coco_annotation,
@@ -28,7 +26,6 @@ from .skip_counter import SkipCounter
 __all__ = [
     'BAD_SAMPLE_POLICIES',
     'BadSamplePolicyMixin',
-    'BadSampleReportHook',
     'DataError',
     'SkipCounter',
     'check_coco_annotation',

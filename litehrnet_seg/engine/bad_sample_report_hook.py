@@ -10,7 +10,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
-from .bad_sample_policy import BadSamplePolicyMixin, iter_datasets
+from ..datasets.integrity import BadSamplePolicyMixin, iter_datasets
 
 __all__ = ['BadSampleReportHook']
 
