@@ -9,6 +9,7 @@ wait, so two workers with two threads each on two cores starve each other
 """
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,20 @@ def run_tool():
         return proc
 
     return run
+
+
+@pytest.fixture(scope='session')
+def cityscapes_sample(tmp_path_factory, run_tool) -> Path:
+    """The bundled Cityscapes frames (``tests/data/cityscapes``), copied
+    and converted to trainIds by the project's converter, as the quickstart
+    does. Shared: tests only read it (one that edits files copies it)."""
+    root = Path(__file__).resolve().parents[1]
+    tmp = tmp_path_factory.mktemp('cityscapes')
+    data_root = tmp / 'cityscapes_sample'
+    shutil.copytree(root / 'tests/data/cityscapes', data_root)
+    run_tool(
+        str(root / 'tools/dataset_converters/cityscapes.py'),
+        str(data_root),
+        cwd=tmp,
+    )
+    return data_root

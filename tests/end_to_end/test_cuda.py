@@ -12,7 +12,6 @@ that the loss falls.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +45,6 @@ POSE_CONFIG = (
 MULTITASK_CONFIG = (
     ROOT / 'configs' / 'multitask' / 'segpose_litehrnet18_sample.py'
 )
-CITYSCAPES = ROOT / 'tests' / 'data' / 'cityscapes'
 COCO = ROOT / 'tests' / 'data' / 'coco'
 ITERS = 60
 
@@ -107,22 +105,7 @@ def schedule_options(iters: int, scheduler: int = 0) -> list[str]:
 
 
 @pytest.fixture(scope='module')
-def cityscapes(tmp_path_factory) -> Path:
-    """The bundled frame, converted to trainIds."""
-    tmp = tmp_path_factory.mktemp('cuda_data')
-    data_root = tmp / 'cityscapes_sample'
-    shutil.copytree(CITYSCAPES, data_root)
-    run_cli(
-        sys.executable,
-        str(ROOT / 'tools/dataset_converters/cityscapes.py'),
-        str(data_root),
-        cwd=tmp,
-    )
-    return data_root
-
-
-@pytest.fixture(scope='module')
-def seg_amp(cityscapes, tmp_path_factory) -> dict:
+def seg_amp(cityscapes_sample, tmp_path_factory) -> dict:
     """Seg sample config trained with --amp on the GPU."""
     tmp = tmp_path_factory.mktemp('seg_amp')
     work_dir = tmp / 'work_dir'
@@ -134,7 +117,7 @@ def seg_amp(cityscapes, tmp_path_factory) -> dict:
         '--work-dir',
         str(work_dir),
         '--cfg-options',
-        *seg_options(cityscapes),
+        *seg_options(cityscapes_sample),
         *schedule_options(ITERS),
         cwd=tmp,
     )
@@ -156,7 +139,7 @@ def test_seg_amp_training_loss_falls(seg_amp):
     assert 'CUDA available: True' in seg_amp['log']
 
 
-def test_test_tool_miou_on_cuda_equals_cpu(seg_amp, cityscapes):
+def test_test_tool_miou_on_cuda_equals_cpu(seg_amp, cityscapes_sample):
     mious = {}
     for device, env in (('cuda', {}), ('cpu', dict(CUDA_VISIBLE_DEVICES=''))):
         work_dir = seg_amp['tmp'] / f'test_{device}'
@@ -168,7 +151,7 @@ def test_test_tool_miou_on_cuda_equals_cpu(seg_amp, cityscapes):
             '--work-dir',
             str(work_dir),
             '--cfg-options',
-            *seg_options(cityscapes),
+            *seg_options(cityscapes_sample),
             cwd=seg_amp['tmp'],
             **env,
         )
@@ -208,7 +191,7 @@ def test_pose_amp_training_loss_falls(tmp_path):
     assert "type='AmpOptimWrapper'" in dumped
 
 
-def test_syncbn_on_one_process_nccl_group(cityscapes, tmp_path):
+def test_syncbn_on_one_process_nccl_group(cityscapes_sample, tmp_path):
     work_dir = tmp_path / 'work_dir'
     log = run_cli(
         'bash',
@@ -218,7 +201,7 @@ def test_syncbn_on_one_process_nccl_group(cityscapes, tmp_path):
         '--work-dir',
         str(work_dir),
         '--cfg-options',
-        *seg_options(cityscapes),
+        *seg_options(cityscapes_sample),
         *schedule_options(20),
         'model.backbone.norm_cfg.type=SyncBN',
         'model.decode_head.norm_cfg.type=SyncBN',
@@ -237,13 +220,13 @@ def test_syncbn_on_one_process_nccl_group(cityscapes, tmp_path):
     assert values[-1] < values[0], values
 
 
-def test_multitask_sample_trains_both_tasks(cityscapes, tmp_path):
+def test_multitask_sample_trains_both_tasks(cityscapes_sample, tmp_path):
     work_dir = tmp_path / 'work_dir'
     options = []
     for split in ('train', 'val', 'test'):
         datasets = f'{split}_dataloader.dataset.datasets'
         options += [
-            f'{datasets}.seg.data_root={cityscapes}',
+            f'{datasets}.seg.data_root={cityscapes_sample}',
             f'{datasets}.pose.data_root={COCO}',
         ]
     for split in ('val', 'test'):

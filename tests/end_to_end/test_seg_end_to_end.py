@@ -7,7 +7,6 @@ point: the loss must fall and mIoU must rise far above chance.
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ import torch
 import litehrnet_seg  # noqa: F401  (safe-loading allowlist for torch.load)
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / 'tests' / 'data' / 'cityscapes'
 CONFIG = (
     ROOT
     / 'configs'
@@ -40,16 +38,10 @@ def read_scalars(work_dir: Path) -> list[dict]:
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory, run_tool):
-    """Converted sample + a 100-iteration training run."""
+def trained(tmp_path_factory, run_tool, cityscapes_sample):
+    """A 100-iteration training run on the converted sample."""
     tmp = tmp_path_factory.mktemp('e2e')
-    data_root = tmp / 'cityscapes_sample'
-    shutil.copytree(SAMPLE, data_root)
-    run_tool(
-        str(ROOT / 'tools/dataset_converters/cityscapes.py'),
-        str(data_root),
-        cwd=tmp,
-    )
+    data_root = cityscapes_sample
     work_dir = tmp / 'work_dir'
     options = [
         f'data_root={data_root}',

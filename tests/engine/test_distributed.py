@@ -11,7 +11,6 @@
 
 import os
 import pickle
-import shutil
 import socket
 import subprocess
 import sys
@@ -145,15 +144,9 @@ def test_two_processes_take_the_same_first_step_as_one(tmp_path):
 
 
 def test_syncbn_config_trains_and_validates_on_two_cpu_processes(
-    tmp_path, run_tool
+    tmp_path, cityscapes_sample
 ):
-    data_root = tmp_path / 'cityscapes_sample'
-    shutil.copytree(ROOT / 'tests/data/cityscapes', data_root)
-    run_tool(
-        str(ROOT / 'tools/dataset_converters/cityscapes.py'),
-        str(data_root),
-        cwd=tmp_path,
-    )
+    data_root = cityscapes_sample
     proc = run(
         'tools/dist_train.sh',
         str(SEG_CFG),

@@ -13,7 +13,6 @@ import errno
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -40,7 +39,6 @@ from litehrnet_seg.engine import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / 'tests' / 'data' / 'cityscapes'
 SEG_CONFIG = (
     ROOT
     / 'configs'
@@ -471,17 +469,11 @@ def read_losses(work_dir: Path) -> dict[int, float]:
 
 
 @pytest.fixture(scope='module')
-def seg_setup(tmp_path_factory, run_tool):
+def seg_setup(tmp_path_factory, run_tool, cityscapes_sample):
     """Converted sample, small derived config, test hook module, and an
     uninterrupted reference run."""
     tmp = tmp_path_factory.mktemp('resume')
-    data_root = tmp / 'cityscapes_sample'
-    shutil.copytree(SAMPLE, data_root)
-    run_tool(
-        str(ROOT / 'tools/dataset_converters/cityscapes.py'),
-        str(data_root),
-        cwd=tmp,
-    )
+    data_root = cityscapes_sample
     (tmp / 'small.py').write_text(SMALL_CONFIG.format(base=str(SEG_CONFIG)))
     (tmp / 'kill_after_iter_hook.py').write_text(KILL_HOOK)
     (tmp / 'small_kill.py').write_text(KILL_CONFIG.format(at=KILL_AT))

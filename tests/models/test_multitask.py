@@ -12,7 +12,6 @@ task dispatch.
 import itertools
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +47,6 @@ POSE_CONFIG = (
     / 'pose'
     / 'topdown-heatmap_litehrnet18_1xb12-120i_coco-sample-256x192.py'
 )
-CITYSCAPES = ROOT / 'tests' / 'data' / 'cityscapes'
 COCO = ROOT / 'tests' / 'data' / 'coco'
 ITERS = 60  # 30 steps per task
 
@@ -69,15 +67,9 @@ def data_options(seg_root: Path) -> list[str]:
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory, run_tool):
+def trained(tmp_path_factory, run_tool, cityscapes_sample):
     tmp = tmp_path_factory.mktemp('multitask')
-    seg_root = tmp / 'cityscapes_sample'
-    shutil.copytree(CITYSCAPES, seg_root)
-    run_tool(
-        str(ROOT / 'tools/dataset_converters/cityscapes.py'),
-        str(seg_root),
-        cwd=tmp,
-    )
+    seg_root = cityscapes_sample
     work_dir = tmp / 'work_dir'
     options = data_options(seg_root)
     run_tool(
