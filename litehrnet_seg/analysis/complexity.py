@@ -61,17 +61,17 @@ def _run_time_paths_while_tracing():
     +0.37 GFLOPs for Lite-HRNet-18 at 512x1024 that no eager forward
     computes. Count the run-time form (``F.adaptive_avg_pool2d``) instead;
     a no-op where the backbone has no such switch."""
-    from ..models.backbones import litehrnet
+    from ..models.layers import ops
 
-    exporting = getattr(litehrnet, '_exporting', None)
+    exporting = getattr(ops, '_exporting', None)
     if exporting is None:
         yield
         return
-    litehrnet._exporting = torch.compiler.is_exporting
+    ops._exporting = torch.compiler.is_exporting
     try:
         yield
     finally:
-        litehrnet._exporting = exporting
+        ops._exporting = exporting
 
 
 def count_flops(

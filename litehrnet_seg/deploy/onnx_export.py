@@ -6,7 +6,7 @@ older toolchains use. With either, segmentation models get dynamic batch,
 height and width and work for sides that are not multiples of 32: the
 backbone's cross-resolution pooling and resizes export as size-driven
 graphs (see
-:func:`litehrnet_seg.models.backbones.litehrnet.adaptive_avg_pool`). Pose
+:func:`litehrnet_seg.models.layers.ops.adaptive_avg_pool`). Pose
 models get a dynamic batch for their fixed crop size.
 """
 
