@@ -5,7 +5,7 @@ https://arxiv.org/abs/2104.06403. The backbone that assembles them is
 :class:`litehrnet_seg.models.backbones.LiteHRNet`.
 """
 
-from .common import CheckpointMixin, dw_pw
+from .common import CheckpointedModule, dw_pw
 from .conditional_channel_weighting import (
     ConditionalChannelWeighting,
     CrossResolutionWeighting,
@@ -18,7 +18,7 @@ from .shuffle_unit import ShuffleUnit
 from .stem import Stem
 
 __all__ = [
-    'CheckpointMixin',
+    'CheckpointedModule',
     'ConditionalChannelWeighting',
     'CrossResolutionWeighting',
     'IterativeHead',

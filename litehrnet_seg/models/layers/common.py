@@ -11,16 +11,20 @@ import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule, build_conv_layer, build_norm_layer
+from mmengine.model import BaseModule
 
 
-class CheckpointMixin:
-    """Runs ``_forward`` under activation checkpointing when asked.
+class CheckpointedModule(BaseModule):
+    """A block whose ``forward`` runs ``_forward``, checkpointed on request.
 
-    Mixed into blocks that set ``self.with_cp``; checkpointing only
-    applies while gradients are on.
+    Args:
+        with_cp (bool): Use activation checkpointing (only while gradients
+            are on). Defaults to False.
     """
 
-    with_cp = False
+    def __init__(self, with_cp: bool = False) -> None:
+        super().__init__()
+        self.with_cp = with_cp
 
     def forward(self, x):
         if self.with_cp and torch.is_grad_enabled():

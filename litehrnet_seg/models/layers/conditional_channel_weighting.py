@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from .common import CheckpointMixin, depthwise_conv, pointwise_conv
+from .common import CheckpointedModule, depthwise_conv, pointwise_conv
 from .ops import adaptive_avg_pool, concat_shuffle, resize_nearest
 
 
@@ -77,7 +77,7 @@ class SpatialWeighting(BaseModule):
         return x * self.conv2(self.conv1(F.adaptive_avg_pool2d(x, 1)))
 
 
-class ConditionalChannelWeighting(CheckpointMixin, BaseModule):
+class ConditionalChannelWeighting(CheckpointedModule):
     """Lite-HRNet's replacement for the shuffle block's 1x1 convolutions.
 
     Each branch is split in halves; the second halves are reweighted across
@@ -100,8 +100,7 @@ class ConditionalChannelWeighting(CheckpointMixin, BaseModule):
         norm_cfg: dict = dict(type='BN'),
         with_cp: bool = False,
     ) -> None:
-        super().__init__()
-        self.with_cp = with_cp
+        super().__init__(with_cp)
         branch_channels = [c // 2 for c in in_channels]
         self.cross_resolution_weighting = CrossResolutionWeighting(
             branch_channels, reduce_ratio, conv_cfg, norm_cfg

@@ -2,13 +2,12 @@
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
-from .common import CheckpointMixin, depthwise_conv, pointwise_conv
+from .common import CheckpointedModule, depthwise_conv, pointwise_conv
 from .ops import concat_shuffle
 
 
-class ShuffleUnit(CheckpointMixin, BaseModule):
+class ShuffleUnit(CheckpointedModule):
     """ShuffleNetV2 unit with stride 1 (https://arxiv.org/abs/1807.11164).
 
     Used by the naive Lite-HRNet variants (Lite-HRNet,
@@ -29,8 +28,7 @@ class ShuffleUnit(CheckpointMixin, BaseModule):
         norm_cfg: dict = dict(type='BN'),
         with_cp: bool = False,
     ) -> None:
-        super().__init__()
-        self.with_cp = with_cp
+        super().__init__(with_cp)
         half = channels // 2
         layer = (conv_cfg, norm_cfg)
         self.branch2 = nn.Sequential(

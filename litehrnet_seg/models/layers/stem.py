@@ -3,13 +3,12 @@
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 
-from .common import CheckpointMixin, depthwise_conv, pointwise_conv
+from .common import CheckpointedModule, depthwise_conv, pointwise_conv
 from .ops import concat_shuffle
 
 
-class Stem(CheckpointMixin, BaseModule):
+class Stem(CheckpointedModule):
     """Lite-HRNet stem: stride-2 conv then a stride-2 shuffle-style block.
 
     Args:
@@ -32,9 +31,8 @@ class Stem(CheckpointMixin, BaseModule):
         norm_cfg: dict = dict(type='BN'),
         with_cp: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(with_cp)
         self.out_channels = out_channels
-        self.with_cp = with_cp
         layer = (conv_cfg, norm_cfg)
         self.conv1 = ConvModule(
             in_channels,
