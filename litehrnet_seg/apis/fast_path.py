@@ -1,7 +1,11 @@
 """The optimised inference path, keeping the model's mmseg interface."""
 
-import torch.nn as nn
+from pathlib import Path
 
+import torch.nn as nn
+from mmengine.config import Config
+
+from ..checkpoint import build_model
 from ..deploy import TensorModel, optimize
 
 #: Steps applied by default: exact up to float rounding (see
@@ -42,3 +46,45 @@ def optimize_for_inference(
         # Heads call self.forward from predict(), not __call__.
         head.forward = torch.compile(head.forward, **options)
     return fast.eval()
+
+
+class FastPathModelMixin:
+    """Model building shared by the inferencers.
+
+    :meth:`_read_config` remembers how to build the model (the
+    inferencer's base class builds it later, in ``_init_model``);
+    :meth:`_build_model` then loads it strictly with
+    :func:`~litehrnet_seg.checkpoint.build_model` and optimises it.
+    """
+
+    def _read_config(
+        self,
+        config: str | Path,
+        cfg_options: dict | None,
+        optimize: bool,
+        compile: bool,
+    ) -> Config:
+        """The config with ``cfg_options`` merged; remembers the build."""
+        self.build = dict(
+            config=str(config),
+            cfg_options=cfg_options,
+            optimize=optimize,
+            compile=compile,
+        )
+        cfg = Config.fromfile(str(config))
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        return cfg
+
+    def _prepare_model(self, model: nn.Module) -> nn.Module:
+        """Hook between loading and optimising; the identity here."""
+        return model
+
+    def _build_model(self, weights: str | None, device: str) -> nn.Module:
+        """The remembered model with ``weights``, on ``device``, in eval."""
+        b = self.build
+        model = build_model(b['config'], weights, cfg_options=b['cfg_options'])
+        model = self._prepare_model(model)
+        if b['optimize']:
+            model = optimize_for_inference(model, b['compile'])
+        return model.to(device).eval()

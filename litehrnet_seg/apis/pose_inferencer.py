@@ -18,13 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.infer import BaseInferencer
 
-from ..checkpoint import build_model
 from ..visualization import draw_skeleton
-from .fast_path import optimize_for_inference
+from .fast_path import FastPathModelMixin
 from .inputs import InputItem, read_image
 from .seg_inferencer import array_pipeline
 
@@ -103,7 +101,7 @@ def people_of(samples: list) -> list[dict]:
     return people
 
 
-class PoseInferencer(BaseInferencer):
+class PoseInferencer(FastPathModelMixin, BaseInferencer):
     """Top-down pose inference: keypoints per person box.
 
     Args:
@@ -138,26 +136,14 @@ class PoseInferencer(BaseInferencer):
         score_thr: float = 0.3,
         boxes: Callable[[str], np.ndarray | None] | None = None,
     ) -> None:
-        self.build = dict(
-            config=str(config),
-            cfg_options=cfg_options,
-            optimize=optimize,
-            compile=compile,
-        )
+        cfg = self._read_config(config, cfg_options, optimize, compile)
         self.score_thr = score_thr
         self.boxes = boxes or (lambda source: None)
-        cfg = Config.fromfile(str(config))
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
         scope = cfg.get('default_scope', 'mmseg')
         super().__init__(cfg, checkpoint, device, scope, show_progress=False)
 
     def _init_model(self, cfg, weights, device) -> torch.nn.Module:
-        b = self.build
-        model = build_model(b['config'], weights, cfg_options=b['cfg_options'])
-        if b['optimize']:
-            model = optimize_for_inference(model, b['compile'])
-        return model.to(device).eval()
+        return self._build_model(weights, device)
 
     def _init_pipeline(self, cfg) -> Compose:
         return Compose(array_pipeline(cfg))

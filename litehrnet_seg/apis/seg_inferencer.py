@@ -24,8 +24,7 @@ from mmengine.structures import PixelData
 from mmseg.apis import MMSegInferencer
 from mmseg.structures import SegDataSample
 
-from ..checkpoint import build_model
-from .fast_path import optimize_for_inference
+from .fast_path import FastPathModelMixin
 from .inputs import InputItem
 
 # Test-pipeline steps that read files: replaced or dropped for arrays.
@@ -67,7 +66,7 @@ def label_map(result: SegDataSample | np.ndarray) -> np.ndarray:
     return labels.astype(dtype)
 
 
-class SegInferencer(MMSegInferencer):
+class SegInferencer(FastPathModelMixin, MMSegInferencer):
     """Segmentation inference on image arrays, optimised by default.
 
     Args:
@@ -103,18 +102,10 @@ class SegInferencer(MMSegInferencer):
     ) -> None:
         if not 0 < opacity <= 1:
             raise ValueError(f'opacity must be in (0, 1], got {opacity}')
-        self.build = dict(
-            config=str(config),
-            cfg_options=cfg_options,
-            optimize=optimize,
-            compile=compile,
-        )
+        cfg = self._read_config(config, cfg_options, optimize, compile)
         self.opacity = opacity
         self.with_labels = with_labels
         self.save_label_ids = save_label_ids
-        cfg = Config.fromfile(str(config))
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
         with warnings.catch_warnings():
             # Visualizer without storage backend: none is needed.
             warnings.simplefilter('ignore')
@@ -122,16 +113,15 @@ class SegInferencer(MMSegInferencer):
         self.show_progress = False
 
     def _init_model(self, cfg, weights, device) -> torch.nn.Module:
-        b = self.build
-        model = build_model(b['config'], weights, cfg_options=b['cfg_options'])
+        return self._build_model(weights, device)
+
+    def _prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
         model = revert_sync_batchnorm(model)  # no sync needed to predict
         model.dataset_meta = complete_seg_meta(
             model.dataset_meta, model.num_classes
         )
         model.cfg.test_pipeline = array_pipeline(model.cfg)
-        if b['optimize']:
-            model = optimize_for_inference(model, b['compile'])
-        return model.to(device).eval()
+        return model
 
     def _init_pipeline(self, cfg) -> Compose:
         return Compose(array_pipeline(cfg))

@@ -2,6 +2,7 @@
 ``GenerateTarget`` with an ``MSRAHeatmap`` encoder)."""
 
 import copy
+from collections.abc import Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -10,6 +11,21 @@ from mmseg.registry import TRANSFORMS
 from ...codecs import MSRAHeatmap
 
 __all__ = ['GenerateHeatmapTarget']
+
+
+def _first_present(results: dict, keys: Sequence[str], error: str):
+    """The value of the first of ``keys`` that is set (not None).
+
+    Args:
+        results (dict): The result dict.
+        keys (Sequence[str]): Keys in order of preference.
+        error (str): Message of the ``KeyError`` raised when none is set.
+    """
+    for key in keys:
+        value = results.get(key)
+        if value is not None:
+            return value
+    raise KeyError(error)
 
 
 @TRANSFORMS.register_module()
@@ -63,28 +79,24 @@ class GenerateHeatmapTarget(BaseTransform):
         Returns:
             dict: The result dict.
         """
-        keypoints = results.get('transformed_keypoints')
-        if keypoints is None:
-            keypoints = results.get('keypoints')
-        if keypoints is None:
-            raise KeyError(
-                'GenerateHeatmapTarget needs `transformed_keypoints` or '
-                '`keypoints`'
-            )
+        keypoints = _first_present(
+            results,
+            ('transformed_keypoints', 'keypoints'),
+            'GenerateHeatmapTarget needs `transformed_keypoints` or '
+            '`keypoints`',
+        )
         encoded = self.encoder.encode(
             np.asarray(keypoints, np.float32),
             np.asarray(results['keypoints_visible'], np.float32),
         )
         if self.use_dataset_keypoint_weights:
-            weights = results.get('dataset_keypoint_weights')
-            if weights is None:
-                weights = results.get('joint_weights')
-            if weights is None:
-                raise KeyError(
-                    'use_dataset_keypoint_weights=True needs '
-                    '`dataset_keypoint_weights` or `joint_weights` in the '
-                    'dataset metainfo'
-                )
+            weights = _first_present(
+                results,
+                ('dataset_keypoint_weights', 'joint_weights'),
+                'use_dataset_keypoint_weights=True needs '
+                '`dataset_keypoint_weights` or `joint_weights` in the '
+                'dataset metainfo',
+            )
             encoded['keypoint_weights'] = encoded[
                 'keypoint_weights'
             ] * np.asarray(weights, np.float32).reshape(1, -1)
