@@ -1,12 +1,18 @@
-"""Static INT8 quantization of an exported ONNX model (onnxruntime, QDQ).
+"""Static quantization of an exported ONNX model (onnxruntime, QDQ).
 
-Lite-HRNet's conditional channel weighting (pooling -> 1x1 convs ->
-sigmoid -> multiply, in both the cross-resolution and the spatial
-weighting) is sensitive to quantization: OpenVINO's tests lost 8.5% Dice
-on Lite-HRNet-18 with everything quantized and recovered it by keeping
-that path in float. :func:`weighting_nodes` finds the path in the graph
-(by structure, so it works for both exporters' node names) and
-:func:`quantize_int8` keeps it in float and quantizes the rest.
+The default recipe (:func:`quantize_int8`) is 8-bit per-channel weights
+with 16-bit activations: plain 8-bit activations lose too much on
+Lite-HRNet. The official fuse adds branch 0 to itself in every module
+and channel 0 of branch 0 is a fixed point of the channel split and
+shuffle (never processed, only doubled), so that one channel grows 2x per
+module, to about 256x the others by stage 3. A per-tensor 8-bit scale
+set by it leaves the other channels of the highest-resolution branch a
+few levels; 16-bit activations keep them. 7-bit weights
+(``reduce_range``) cost another ~5 dB per conv. Lite-HRNet's conditional
+channel weighting (pooling -> 1x1 convs -> sigmoid -> multiply) and the
+classifier are kept in float (:func:`weighting_nodes`,
+:func:`output_nodes`; OpenVINO lost 8.5% Dice on Lite-HRNet-18 with the
+weighting quantized). Measurements: ``docs/deployment.md``.
 """
 
 import os
@@ -166,19 +172,24 @@ def int8_op_count(model: 'onnx.ModelProto') -> dict[str, int]:
     }
 
 
+#: Activation types :func:`quantize_int8` accepts.
+ACTIVATION_TYPES = ('uint16', 'uint8')
+
+
 def quantize_int8(
     fp32_path: str | os.PathLike,
     out_path: str | os.PathLike,
     reader,
+    activation_type: str = 'uint16',
     keep_weighting_float: bool = True,
     keep_output_float: bool = True,
     keep_depthwise_float: bool = False,
     per_channel: bool = True,
-    reduce_range: bool = True,
+    reduce_range: bool = False,
     op_types: list[str] | None = None,
     preprocess: bool = True,
 ) -> Path:
-    """Static INT8 quantization (QDQ) calibrated on real inputs.
+    """Static quantization (QDQ, INT8 weights) calibrated on real inputs.
 
     Args:
         fp32_path (str | PathLike): Float ONNX model.
@@ -186,18 +197,22 @@ def quantize_int8(
             (atomically: a temporary file renamed at the end).
         reader: onnxruntime calibration data reader, e.g.
             :class:`~litehrnet_seg.deploy.calibration.CalibrationReader`.
+        activation_type (str): 'uint16' (default: the accurate recipe)
+            or 'uint8' (all-8-bit: what INT8 kernels run, but branch 0's
+            growing channel 0 crushes the other channels, see the
+            module docstring).
         keep_weighting_float (bool): Keep the channel-weighting paths
             (:func:`weighting_nodes`) in float. Defaults to True.
         keep_output_float (bool): Keep the nodes computing the outputs
             (:func:`output_nodes`, the classifier) in float. Defaults to
             True.
-        keep_depthwise_float (bool): Keep the depthwise convs in float
-            (they hold few FLOPs and gain little from INT8 on CPUs).
+        keep_depthwise_float (bool): Keep the depthwise convs in float.
+            Defaults to False.
         per_channel (bool): Per-output-channel weight scales (needed by
             the depthwise convs, whose channels differ widely in range).
-        reduce_range (bool): 7-bit weights. On CPUs without VNNI
-            (AVX2), u8 x s8 products summed in 16 bits can saturate;
-            7 bits avoid it.
+        reduce_range (bool): 7-bit weights (avoids u8 x s8 saturation in
+            16-bit sums on CPUs without VNNI). Defaults to False: the
+            7-bit weights cost accuracy, measurably.
         op_types (list[str], optional): Op types to quantize; None:
             onnxruntime's default (all it supports).
         preprocess (bool): Run onnxruntime's ``quant_pre_process`` (shape
@@ -205,6 +220,10 @@ def quantize_int8(
 
     Returns:
         Path: ``out_path``.
+
+    Raises:
+        ValueError: If ``activation_type`` is not in
+            :data:`ACTIVATION_TYPES`.
     """
     import onnx
     from onnxruntime.quantization import (
@@ -215,6 +234,15 @@ def quantize_int8(
         quantize_static,
     )
 
+    if activation_type not in ACTIVATION_TYPES:
+        raise ValueError(
+            f'activation_type must be one of {ACTIVATION_TYPES}, got '
+            f'{activation_type!r}'
+        )
+    activations = {
+        'uint16': QuantType.QUInt16,
+        'uint8': QuantType.QUInt8,
+    }[activation_type]
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
@@ -242,7 +270,7 @@ def quantize_int8(
             op_types_to_quantize=op_types,
             per_channel=per_channel,
             reduce_range=reduce_range,
-            activation_type=QuantType.QUInt8,
+            activation_type=activations,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=exclude,
             calibrate_method=CalibrationMethod.MinMax,

@@ -1,9 +1,10 @@
 """INT8: a model trained briefly on the bundled Cityscapes frame, exported
-with the TorchScript exporter and statically quantized on the real frame,
-really runs INT8 convs and keeps the channel-weighting paths in float. Its
-argmax agreement with the float graph is measured; the issue's 98% target
-is not reached (strict xfail, so reaching it turns the suite red until the
-marker is removed)."""
+with the TorchScript exporter and statically quantized on the real frame
+(the default recipe: INT8 weights, 16-bit activations), really holds INT8
+convs, keeps the channel-weighting paths in float and agrees with the
+float graph on >= 98% of the pixels at 128x256 and 77x135. At 250x190 the
+target is not reached (strict xfail, so reaching it turns the suite red
+until the marker is removed)."""
 
 from collections import Counter
 
@@ -116,32 +117,42 @@ def test_trained_model_predicts_the_frame(quantized):
     assert len(np.unique(pred)) >= 3
 
 
-@pytest.mark.parametrize('size', [None, (250, 190), (77, 135)])
-def test_int8_agreement_is_measured(quantized, size):
+@pytest.mark.parametrize('size', [None, (77, 135)])
+def test_int8_agrees_with_fp32_at_98_percent(quantized, size):
+    # Measured 99.4% / 99.0% (all-8-bit activations: 81.8% / 89.1%).
     model, fp32, int8 = quantized[:3]
     x = real_frame(model, size)
     expected = run_session(fp32, x)
     agreement = argmax_agreement(run_session(int8, x), expected)
-    # Measured 83.5% / 62.3% / 89.3% (see the xfail below): far from
-    # identical, far from a broken graph.
-    assert 0.5 < agreement < 1.0, f'{size}: {agreement:.4f}'
+    assert agreement >= 0.98, f'{size}: {agreement:.4f}'
     # The measure can fail: logits with the classes shifted disagree.
     assert argmax_agreement(np.roll(expected, 1, axis=1), expected) < 0.05
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason='Issue 13 target not reached: onnxruntime static INT8 (QDQ, '
-    'channel weighting and classifier float) agrees with fp32 on 83.5% '
-    '(128x256) / 62.3% (250x190) / 89.3% (77x135) of the pixels of this '
-    'briefly trained model; see docs/deployment.md',
+    reason='Issue 13 target not reached at 250x190: 95.1% agreement '
+    '(INT8 weights, 16-bit activations); this briefly trained model is '
+    'fragile there even in float (about 8% of its fp32 pixels flip under '
+    'one grey level of input noise); see docs/deployment.md',
 )
-@pytest.mark.parametrize('size', [None, (250, 190)])
-def test_int8_agrees_with_fp32_at_98_percent(quantized, size):
+def test_int8_agrees_with_fp32_at_98_percent_250x190(quantized):
     model, fp32, int8 = quantized[:3]
-    x = real_frame(model, size)
+    x = real_frame(model, (250, 190))
     agreement = argmax_agreement(run_session(int8, x), run_session(fp32, x))
-    assert agreement >= 0.98, f'{size}: {agreement:.4f}'
+    assert agreement >= 0.98, f'250x190: {agreement:.4f}'
+
+
+def test_int8_agreement_at_250x190_is_far_from_broken(quantized):
+    model, fp32, int8 = quantized[:3]
+    x = real_frame(model, (250, 190))
+    agreement = argmax_agreement(run_session(int8, x), run_session(fp32, x))
+    assert agreement > 0.9, f'250x190: {agreement:.4f}'
+
+
+def test_unknown_activation_type_is_refused(tmp_path):
+    with pytest.raises(ValueError, match='activation_type'):
+        quantize_int8(tmp_path / 'a.onnx', tmp_path / 'b.onnx', None, 'int4')
 
 
 def test_graph_holds_int8_convs(quantized):
