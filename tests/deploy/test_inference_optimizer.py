@@ -16,14 +16,15 @@ from litehrnet_seg.deploy import (
     fold_batch_norms,
     optimize,
 )
-from litehrnet_seg.models.backbones import litehrnet as lite
+from litehrnet_seg.models import layers
+from litehrnet_seg.models.backbones import LiteHRNet
 
 # Logits of a realistic model are O(10); fp32 rounding gives ~1e-6.
 ATOL = 1e-4
 
 
 def backbone(arch: str, with_head: bool) -> nn.Module:
-    net = lite.LiteHRNet(arch=arch, with_head=with_head)
+    net = LiteHRNet(arch=arch, with_head=with_head)
     return randomize(net)
 
 
@@ -134,9 +135,9 @@ def test_concat_shuffle_is_bitwise_cat_then_shuffle(channels_last):
     # The official formulation, spelled out.
     cat = torch.cat((x1, x2), 1)
     ref = cat.reshape(2, 2, 8, 5, 7).transpose(1, 2).reshape(2, 16, 5, 7)
-    out = lite.concat_shuffle(x1, x2)
+    out = layers.concat_shuffle(x1, x2)
     assert torch.equal(out, ref)
-    assert torch.equal(lite.channel_shuffle(cat, 2), ref)
+    assert torch.equal(layers.channel_shuffle(cat, 2), ref)
     assert (
         out.is_contiguous(memory_format=torch.channels_last) == channels_last
     )
@@ -151,7 +152,7 @@ def test_export_form_pooling_equals_adaptive_pooling(
     x = torch.randn(2, 3, *in_size)
     expected = F.adaptive_avg_pool2d(x, out_size)
     monkeypatch.setattr(torch.compiler, 'is_exporting', lambda: True)
-    actual = lite.adaptive_avg_pool(x, out_size)
+    actual = layers.adaptive_avg_pool(x, out_size)
     assert actual.shape == expected.shape
     torch.testing.assert_close(actual, expected, rtol=1e-6, atol=1e-6)
 

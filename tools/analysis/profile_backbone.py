@@ -37,12 +37,12 @@ import torch.nn as nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from litehrnet_seg.models.backbones.litehrnet import (  # noqa: E402
+from litehrnet_seg.models.backbones import LiteHRNet  # noqa: E402
+from litehrnet_seg.models.layers import (  # noqa: E402
     ConditionalChannelWeighting,
     CrossResolutionWeighting,
     IterativeHead,
     LiteHRModule,
-    LiteHRNet,
     SpatialWeighting,
     Stem,
 )

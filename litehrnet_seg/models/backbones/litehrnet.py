@@ -31,20 +31,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 # The building blocks live in ``litehrnet_seg.models.layers``, one per
-# module; the ones not used here are re-exported so that code written
-# against the former single-file backbone keeps importing them from here.
-from ..layers import (  # noqa: F401
-    ConditionalChannelWeighting,
-    CrossResolutionWeighting,
-    IterativeHead,
-    LiteHRModule,
-    ShuffleUnit,
-    SpatialWeighting,
-    Stem,
-    adaptive_avg_pool,
-    channel_shuffle,
-    concat_shuffle,
-)
+# module.
+from ..layers import IterativeHead, LiteHRModule, Stem
 from ..layers.common import downsample, dw_pw
 
 # Variants as data: the mmpose-style ``extra`` dict of each named arch.
