@@ -109,6 +109,7 @@ def test_light_configs_found():
     assert any('segpose' in n for n in names)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', LIGHT, ids=[p.stem for p in LIGHT])
 def test_seg_config_within_paper_cost(path):
     """Each config's network is the default L18 or L30 one (same backbone

@@ -207,6 +207,7 @@ def test_checkpoint_without_meta_loads(tmp_path, inferencer, small):
 # --- CLI ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_folder_with_edge_cases_and_a_bad_file(tmp_path, small):
     """Subprocess: exit status 1, the bad files named, all others written,
     slide mode with images smaller than the window."""
@@ -290,6 +291,7 @@ def test_cli_folder_with_edge_cases_and_a_bad_file(tmp_path, small):
     ]
 
 
+@pytest.mark.slow
 def test_cli_video_round_trip(tmp_path, small, capsys):
     video = tmp_path / 'clip.mp4'
     writer = cv2.VideoWriter(
@@ -381,6 +383,7 @@ def test_cli_input_errors(tmp_path, capsys):
     assert f'--out-dir {taken} is a file' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_entry_points():
     """The console script (setup.py entry_points) and tools/inference.py
     run the same CLI."""

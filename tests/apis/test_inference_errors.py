@@ -54,6 +54,7 @@ def checkpoints(tmp_path_factory) -> dict:
     return paths
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'config, wrong',
     [(SEG18, 'seg30'), (SEG18, 'pose18'), (POSE18, 'seg18')],
@@ -95,6 +96,7 @@ def test_pose_checkpoint_without_dataset_meta_uses_the_config(checkpoints):
     assert len(people) == 1 and len(people[0]['keypoints']) == 17
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'content, reason',
     [(None, 'is a directory'), (b'', 'empty'), ('cut', 'truncated')],

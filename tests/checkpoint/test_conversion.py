@@ -324,6 +324,7 @@ def test_cli_help(name):
     assert result.returncode == 0 and 'usage:' in result.stdout
 
 
+@pytest.mark.slow
 def test_cli_converts_in_a_subprocess(official_ckpt, tmp_path):
     dst = str(tmp_path / 'converted.pth')
     result = run_tool('convert', official_ckpt, POSE_CFG, '--out', dst)
@@ -332,6 +333,7 @@ def test_cli_converts_in_a_subprocess(official_ckpt, tmp_path):
     assert 'result: OK' in result.stdout and osp.isfile(dst)
 
 
+@pytest.mark.slow
 def test_cli_mismatch_and_bad_files_exit_non_zero(seg_ckpt, tmp_path, capsys):
     convert = load_tool('convert')
     assert convert.main([seg_ckpt, SEG30_CFG]) == 1

@@ -52,6 +52,7 @@ def run(*args: str, cwd: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'name, expected',
     [('seg30', 'backbone.stage0.2.*'), ('pose18', 'decode_head.')],
@@ -75,6 +76,7 @@ def test_test_py_refuses_before_writing_anything(
     assert not work_dir.exists()
 
 
+@pytest.mark.slow
 def test_test_py_names_an_empty_checkpoint(tmp_path):
     empty = tmp_path / 'empty.pth'
     empty.write_bytes(b'')

@@ -101,6 +101,7 @@ def quantized(tmp_path_factory):
     )
 
 
+@pytest.mark.slow
 def test_trained_model_predicts_the_frame(quantized):
     # Agreement is only meaningful for a model that learned something.
     model = quantized[0]
@@ -117,6 +118,7 @@ def test_trained_model_predicts_the_frame(quantized):
     assert len(np.unique(pred)) >= 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('size', [None, (77, 135)])
 def test_int8_agrees_with_fp32_at_98_percent(quantized, size):
     # Measured 99.4% / 99.0% (all-8-bit activations: 81.8% / 89.1%).
@@ -129,6 +131,7 @@ def test_int8_agrees_with_fp32_at_98_percent(quantized, size):
     assert argmax_agreement(np.roll(expected, 1, axis=1), expected) < 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason='Issue 13 target not reached at 250x190: 95.1% agreement '
@@ -143,6 +146,7 @@ def test_int8_agrees_with_fp32_at_98_percent_250x190(quantized):
     assert agreement >= 0.98, f'250x190: {agreement:.4f}'
 
 
+@pytest.mark.slow
 def test_int8_agreement_at_250x190_is_far_from_broken(quantized):
     model, fp32, int8 = quantized[:3]
     x = real_frame(model, (250, 190))
@@ -155,6 +159,7 @@ def test_unknown_activation_type_is_refused(tmp_path):
         quantize_int8(tmp_path / 'a.onnx', tmp_path / 'b.onnx', None, 'int4')
 
 
+@pytest.mark.slow
 def test_graph_holds_int8_convs(quantized):
     counts = int8_op_count(onnx.load(str(quantized[3])))
     assert counts['int8_initializers'] > 0
@@ -164,6 +169,7 @@ def test_graph_holds_int8_convs(quantized):
     assert float_counts['int8_convs'] == float_counts['QuantizeLinear'] == 0
 
 
+@pytest.mark.slow
 def test_channel_weighting_stays_float(quantized):
     graph = onnx.load(str(quantized[3])).graph
     producer = {out: n for n in graph.node for out in n.output}

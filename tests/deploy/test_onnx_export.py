@@ -64,6 +64,7 @@ def exported(tmp_path_factory, run_tool):
     return tensor_model(SEG_CONFIG, ckpt), out, proc.stdout
 
 
+@pytest.mark.slow
 def test_cli_reports_parity_and_latency(exported):
     _, out, log = exported
     assert out.is_file()
@@ -72,6 +73,7 @@ def test_cli_reports_parity_and_latency(exported):
     assert 'onnxruntime' in log and 'PyTorch eager' in log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'size,batch', [(None, 1), ((77, 135), 1), ((200, 333), 2)]
 )
@@ -86,13 +88,21 @@ def test_onnxruntime_matches_pytorch_on_real_frame(exported, size, batch):
         check_parity(session, model, x, atol=0.0)
 
 
+@pytest.mark.slow
 def test_pose_model_exports_with_matching_heatmaps(tmp_path):
     model = randomize(tensor_model(POSE_CONFIG))
     image = cv2.resize(cv2.imread(str(COCO_IMAGE)), (192, 256))
     chw = torch.from_numpy(image).permute(2, 0, 1).contiguous()
     x = model.model.data_preprocessor(dict(inputs=[chw]), False)['inputs']
+    # TorchScript exporter: the dynamo one is covered by the seg model
+    # above and costs minutes more on a multi-branch network.
     path = export_onnx(
-        model, tmp_path / 'pose.onnx', x, dynamic_hw=False, opset=17
+        model,
+        tmp_path / 'pose.onnx',
+        x,
+        dynamic_hw=False,
+        opset=17,
+        exporter='torchscript',
     )
     session = onnxruntime_session(path, threads=1)
     assert check_parity(session, model, x) < 1e-4
@@ -115,6 +125,7 @@ def torchscript_exported(tmp_path_factory):
     return model, path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'size,batch', [((513, 1025), 1), ((250, 190), 1), ((77, 135), 2)]
 )

@@ -23,6 +23,7 @@ import litehrnet_seg  # noqa: F401  (registers modules, safe-loading globals)
 
 pytestmark = [
     pytest.mark.cuda,
+    pytest.mark.slow,
     pytest.mark.skipif(
         not torch.cuda.is_available(),
         reason='needs a CUDA device (torch.cuda.is_available() is False)',

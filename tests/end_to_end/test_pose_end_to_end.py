@@ -16,6 +16,8 @@ from mmseg.registry import MODELS
 
 import litehrnet_seg  # noqa: F401
 
+pytestmark = pytest.mark.slow  # trains through the CLIs
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = (
     ROOT

@@ -14,6 +14,8 @@ import torch
 
 import litehrnet_seg  # noqa: F401  (safe-loading allowlist for torch.load)
 
+pytestmark = pytest.mark.slow  # trains through the CLIs
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = (
     ROOT

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from mmengine import Config
 from mmengine.registry import init_default_scope
@@ -103,6 +104,7 @@ def weights(path: Path) -> dict:
     return {k: v for k, v in state.items() if v.is_floating_point()}
 
 
+@pytest.mark.slow
 def test_two_processes_take_the_same_first_step_as_one(tmp_path):
     init = init_checkpoint(POSE_CFG, tmp_path / 'init.pth')
     single, double = tmp_path / 'single', tmp_path / 'double'
@@ -143,6 +145,7 @@ def test_two_processes_take_the_same_first_step_as_one(tmp_path):
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
 
 
+@pytest.mark.slow
 def test_syncbn_config_trains_and_validates_on_two_cpu_processes(
     tmp_path, cityscapes_sample
 ):
@@ -172,6 +175,7 @@ def test_syncbn_config_trains_and_validates_on_two_cpu_processes(
     assert (tmp_path / 'work' / 'iter_2.pth').is_file()
 
 
+@pytest.mark.slow
 def test_distributed_test_gathers_each_sample_once(tmp_path):
     ckpt = init_checkpoint(MPII_CFG, tmp_path / 'mpii.pth')
     options = [

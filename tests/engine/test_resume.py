@@ -375,6 +375,7 @@ Runner(
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('persistent', [False, True], ids=['', 'persistent'])
 def test_sigterm_to_the_whole_job_with_dataloader_workers(
     tmp_path, persistent
@@ -384,7 +385,7 @@ def test_sigterm_to_the_whole_job_with_dataloader_workers(
     before it can save; the safe loop's workers ignore signals not sent by the
     training process, which saves, shuts them down and exits."""
     script = tmp_path / 'workers.py'
-    script.write_text(WORKERS_SCRIPT.format(tests=str(ROOT / 'tests')))
+    script.write_text(WORKERS_SCRIPT.format(tests=str(Path(__file__).parent)))
     work_dir = tmp_path / 'work_dir'
     proc = subprocess.run(
         [sys.executable, str(script), str(work_dir), str(int(persistent))],
@@ -538,6 +539,7 @@ def output(work_dir: Path) -> str:
     return path.read_text()[-4000:] if path.exists() else ''
 
 
+@pytest.mark.slow
 def test_sigkill_after_checkpoint_then_resume_matches_full_run(seg_setup):
     work_dir = seg_setup['tmp'] / 'killed'
     killed = train_cli(seg_setup, work_dir, config='small_kill.py')
@@ -558,6 +560,7 @@ def test_sigkill_after_checkpoint_then_resume_matches_full_run(seg_setup):
         assert losses[i] == pytest.approx(full[i], rel=1e-5, abs=1e-6), report
 
 
+@pytest.mark.slow
 def test_sigterm_saves_checkpoint_and_resume_continues(seg_setup):
     work_dir = seg_setup['tmp'] / 'preempted'
     proc = train_cli(seg_setup, work_dir)

@@ -65,6 +65,7 @@ def train(*args: str, options=(), cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_load_from_another_architecture_is_refused(tmp_path):
     wrong = random_checkpoint(POSE30, tmp_path / 'l30_pose.pth')
     work_dir = tmp_path / 'work'
@@ -81,6 +82,7 @@ def test_load_from_another_architecture_is_refused(tmp_path):
     assert not list(work_dir.glob('*.pth'))  # no training happened
 
 
+@pytest.mark.slow
 def test_load_from_other_task_needs_allow_new_head(tmp_path):
     seg = random_checkpoint(SEG18, tmp_path / 'l18_seg.pth')
     refused = train(
@@ -106,6 +108,7 @@ def test_load_from_other_task_needs_allow_new_head(tmp_path):
     assert (work_dir / 'iter_1.pth').is_file()
 
 
+@pytest.mark.slow
 def test_resume_after_an_architecture_change_says_so(tmp_path):
     work_dir = tmp_path / 'work'
     work_dir.mkdir()
@@ -118,6 +121,7 @@ def test_resume_after_an_architecture_change_says_so(tmp_path):
     assert 'optimizer' not in proc.stderr
 
 
+@pytest.mark.slow
 def test_resume_in_a_copied_work_dir_pointing_outside_is_refused(tmp_path):
     work_dir = tmp_path / 'copy'
     work_dir.mkdir()
@@ -130,6 +134,7 @@ def test_resume_in_a_copied_work_dir_pointing_outside_is_refused(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_resume_in_a_copied_work_dir_uses_its_own_copy(tmp_path):
     work_dir = tmp_path / 'copy'
     work_dir.mkdir()
@@ -142,6 +147,7 @@ def test_resume_in_a_copied_work_dir_uses_its_own_copy(tmp_path):
     assert str(original) in warnings[0] and 'copied work_dir' in warnings[0]
 
 
+@pytest.mark.slow
 def test_work_dir_that_is_a_file_is_a_usage_error(tmp_path):
     not_a_dir = tmp_path / 'notes.txt'
     not_a_dir.write_text('x')
@@ -151,6 +157,7 @@ def test_work_dir_that_is_a_file_is_a_usage_error(tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow
 def test_disk_full_names_the_checkpoint_not_written(
     tmp_path, monkeypatch, capsys
 ):

@@ -100,6 +100,7 @@ def trained(tmp_path_factory, run_tool, cityscapes_sample):
     )
 
 
+@pytest.mark.slow
 def test_both_task_losses_decrease(trained):
     seg = [
         r['seg.decode.loss_ce']
@@ -116,6 +117,7 @@ def test_both_task_losses_decrease(trained):
     assert pose[-1] < 0.7 * pose[0], pose
 
 
+@pytest.mark.slow
 def test_validation_reports_miou_and_coco_ap(trained):
     evals = [r for r in trained['scalars'] if 'mIoU' in r or 'coco/AP' in r]
     assert len(evals) == 1, evals
@@ -163,6 +165,7 @@ def models(trained):
     )
 
 
+@pytest.mark.slow
 def test_checkpoint_loads_into_single_task_models(models):
     for key in ('seg_res', 'pose_res'):
         res = models[key]
@@ -170,6 +173,7 @@ def test_checkpoint_loads_into_single_task_models(models):
         assert not res.unexpected_keys, res.unexpected_keys
 
 
+@pytest.mark.slow
 def test_single_task_tensors_equal_multitask(models):
     torch.manual_seed(0)
     with torch.no_grad():
@@ -193,6 +197,7 @@ def _val_batch(cfg: Config, task: str, n: int) -> dict:
     return pseudo_collate([dataset[i] for i in range(n)])
 
 
+@pytest.mark.slow
 def test_single_task_predictions_equal_multitask(models):
     cfg = models['cfg']
     with torch.no_grad():

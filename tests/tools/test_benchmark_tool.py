@@ -23,6 +23,7 @@ def load_tool():
     return module
 
 
+@pytest.mark.slow
 def test_tiny_benchmark_with_peers_and_training(tmp_path, capsys):
     tool = load_tool()
     out = tmp_path / 'bench.json'
@@ -105,6 +106,7 @@ def test_cuda_graphs_variant_falls_back_on_cpu(capsys):
     assert 'cuda_graphs: no CUDA device' in err
 
 
+@pytest.mark.slow
 def test_keep_going_records_a_failing_variant(tmp_path, monkeypatch):
     tool = load_tool()
     prepare = tool._prepare

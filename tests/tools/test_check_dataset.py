@@ -328,6 +328,7 @@ def test_bad_usage_exits_2(tmp_path, capsys):
     assert str(missing) in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_two_processes_reports_with_exit_1(mpii):
     bad = mpii / '060754485.jpg'
     bad.write_bytes(b'not a jpeg')

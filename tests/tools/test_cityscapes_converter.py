@@ -207,6 +207,7 @@ def test_frame_without_sources(root):
     assert not (root / 'val.txt').exists()
 
 
+@pytest.mark.slow
 def test_cli_exit_code(tmp_path):
     script = REPO / 'tools' / 'dataset_converters' / 'cityscapes.py'
     proc = subprocess.run(

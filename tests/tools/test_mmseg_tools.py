@@ -99,6 +99,7 @@ def _fail_message(proc: subprocess.CompletedProcess) -> str:
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @needs_tools
 def test_print_config_builds_the_model(hook_site, tmp_path):
     """misc/print_config.py imports mmseg.apis (hence mmcv.ops) first."""
@@ -121,6 +122,7 @@ def test_print_config_builds_the_model(hook_site, tmp_path):
     )
 
 
+@pytest.mark.slow
 @needs_tools
 def test_get_flops_builds_and_runs_the_model(hook_site, tmp_path):
     """analysis_tools/get_flops.py gets past the mmcv.ops import, builds our
@@ -152,6 +154,7 @@ def test_get_flops_builds_and_runs_the_model(hook_site, tmp_path):
     assert 'Flops:' in proc.stdout and 'Params:' in proc.stdout
 
 
+@pytest.mark.slow
 @needs_tools
 @needs_lite
 def test_tools_fail_without_the_hook(hook_site, tmp_path):
@@ -168,6 +171,7 @@ def test_tools_fail_without_the_hook(hook_site, tmp_path):
     assert "No module named 'mmcv._ext'" in proc.stderr
 
 
+@pytest.mark.slow
 @needs_tools
 def test_print_config_with_the_installed_hook(tmp_path):
     """Exactly as a user runs it: plain ``python tool.py``, with the hook
@@ -289,6 +293,7 @@ def test_start_up_imports_nothing_heavy(tmp_path):
     assert proc.stdout.strip() == '[]'
 
 
+@pytest.mark.slow
 @needs_lite
 def test_mmseg_imported_first_gets_the_package_fallback(tmp_path):
     """A fresh process importing mmseg before litehrnet_seg: the finder

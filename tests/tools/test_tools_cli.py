@@ -401,6 +401,7 @@ def test_test_main_runs_runner(test_tool, tmp_path, monkeypatch):
     assert torch.equal(_FakeRunner.model.weight, checked.weight)
 
 
+@pytest.mark.slow
 def test_scripts_help_run_as_programs():
     # As users run them: `python tools/x.py --help` from another cwd.
     for name in ('train', 'test'):
