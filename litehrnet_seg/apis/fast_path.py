@@ -5,7 +5,7 @@ from pathlib import Path
 import torch.nn as nn
 from mmengine.config import Config
 
-from ..checkpoint import build_model
+from ..checkpoint import build_model, load_config
 from ..deploy import TensorModel, optimize
 
 #: Steps applied by default: exact up to float rounding (see
@@ -71,7 +71,7 @@ class FastPathModelMixin:
             optimize=optimize,
             compile=compile,
         )
-        cfg = Config.fromfile(str(config))
+        cfg = load_config(config)
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
         return cfg

@@ -2,7 +2,7 @@
 reference figures, every segmentation config with the default head stays
 within the paper-cost targets, and get_flops.py checks its arguments.
 
-Reference figures (../shared/docs/flops_conventions.md, measured with the
+Reference figures (docs/flops.md, measured with the
 paper's counter): our pose L18 / L30 at 256x192 203.5M / 316.1M; our seg
 L18 with the 320-channel concat head at 512x1024 5.438G (binary units).
 """
