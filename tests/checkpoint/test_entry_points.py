@@ -2,6 +2,7 @@
 non-zero exit, a message naming the file and the mismatch, nothing
 written."""
 
+import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -90,3 +91,31 @@ def test_test_py_names_an_empty_checkpoint(tmp_path):
     )
     assert result.returncode != 0
     assert 'empty.pth' in result.stderr and 'empty (0 bytes)' in result.stderr
+
+
+def _export_tool():
+    spec = importlib.util.spec_from_file_location(
+        'export_onnx_tool', osp.join(REPO, 'tools/deployment/export_onnx.py')
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    'name, expected',
+    [('seg30', 'backbone.stage0.2.*'), ('pose18', 'decode_head.')],
+)
+def test_export_onnx_refuses_before_writing_anything(
+    wrong, tmp_path, capsys, name, expected
+):
+    out = tmp_path / 'model.onnx'
+    with pytest.raises(SystemExit) as exc:
+        _export_tool().main(
+            [SAMPLE, '--checkpoint', wrong[name], '--out', str(out)]
+        )
+    message = str(exc.value.code)
+    assert message.startswith('error: ')
+    assert wrong[name] in message and SAMPLE in message
+    assert expected in message
+    assert not list(tmp_path.iterdir())

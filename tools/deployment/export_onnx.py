@@ -40,7 +40,11 @@ import onnx
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from litehrnet_seg.checkpoint import build_model  # noqa: E402
+from litehrnet_seg.checkpoint import (  # noqa: E402
+    CheckpointError,
+    CheckpointMismatchError,
+    build_model,
+)
 from litehrnet_seg.deploy import (  # noqa: E402
     EXPORTERS,
     CalibrationReader,
@@ -228,7 +232,11 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     image = args.image_array
-    model = load_model(args.config, args.checkpoint)
+    try:
+        model = load_model(args.config, args.checkpoint)
+    except (CheckpointError, CheckpointMismatchError) as e:
+        # Names the file, the config and the keys; nothing is written.
+        sys.exit(f'error: {e}')
     is_seg = hasattr(model.model, 'decode_head')
     if is_seg:
         shape = tuple(args.shape or (512, 1024))
