@@ -157,6 +157,32 @@ def test_export_form_pooling_equals_adaptive_pooling(
     torch.testing.assert_close(actual, expected, rtol=1e-6, atol=1e-6)
 
 
+class _Pool(torch.nn.Module):
+    def forward(self, x):
+        return layers.adaptive_avg_pool(x, (4, 8))
+
+
+@pytest.mark.parametrize('dynamic', [False, True])
+def test_exported_pooling_is_plain_average_pooling_only_when_static(
+    dynamic,
+):
+    """A static-shape export (the pose model's) whose bins are equal
+    blocks gets one average pooling; a shape-dynamic one keeps the
+    matmul form that holds for every size."""
+    x = torch.randn(2, 3, 32, 64)
+    shapes = None
+    if dynamic:
+        height = torch.export.Dim('height', min=32, max=512)
+        shapes = ({2: height},)
+    program = torch.export.export(_Pool(), (x,), dynamic_shapes=shapes)
+    ops = {str(n.target) for n in program.graph.nodes}
+    assert any('avg_pool2d' in op for op in ops) != dynamic
+    assert any('matmul' in op for op in ops) == dynamic
+    torch.testing.assert_close(
+        program.module()(x), F.adaptive_avg_pool2d(x, (4, 8))
+    )
+
+
 def test_reordered_head_alone_equals_concat_head(concat_model):
     seg_model = concat_model
     x = real_frame(seg_model, (64, 96))
