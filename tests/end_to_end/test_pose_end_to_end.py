@@ -27,6 +27,7 @@ CONFIG = (
 )
 COCO = ROOT / 'tests' / 'data' / 'coco'
 ITERS = 100
+BATCH = 6
 
 
 def data_options() -> list[str]:
@@ -81,6 +82,9 @@ def trained(tmp_path_factory, run_tool):
         *data_options(),
         f'train_cfg.max_iters={ITERS}',
         f'train_cfg.val_interval={ITERS}',
+        # Half the 12 people per step halves the suite's longest job;
+        # measured: loss 0.0036 -> 0.0004, AP 0.92 after 100 steps.
+        f'train_dataloader.batch_size={BATCH}',
         f'default_hooks.checkpoint.interval={ITERS}',
         cwd=tmp,
     )

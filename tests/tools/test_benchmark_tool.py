@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 SEG_CONFIG = (
@@ -133,3 +134,35 @@ def test_keep_going_records_a_failing_variant(tmp_path, monkeypatch):
             error='RuntimeError: capture failed',
         )
     ]
+
+
+@pytest.mark.parametrize(
+    'variant, dims',
+    [
+        ('onnxruntime', ['batch', 3, 'height', 'width']),
+        ('onnxruntime_static', ['batch', 3, 64, 128]),
+    ],
+)
+def test_onnxruntime_variants_export_dynamic_or_static(
+    monkeypatch, variant, dims
+):
+    pytest.importorskip('onnxruntime')
+    tool = load_tool()
+    sessions = []
+    make_session = tool.onnxruntime_session
+
+    def recording_session(path, threads):
+        sessions.append(make_session(path, threads))
+        return sessions[-1]
+
+    monkeypatch.setattr(tool, 'onnxruntime_session', recording_session)
+    model = torch.nn.Conv2d(3, 4, 3, padding=1).eval()
+    x = torch.randn(1, 3, 64, 128)
+    args = tool.parse_args(['--peers', '--threads', '1'])
+    run, cleanup = tool._prepare(model, variant, x, args)
+    try:
+        (out,) = run()
+        torch.testing.assert_close(torch.from_numpy(out), model(x))
+    finally:
+        cleanup()
+    assert sessions[0].get_inputs()[0].shape == dims

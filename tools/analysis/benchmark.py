@@ -9,7 +9,9 @@ Measures, for each config (ours and any mmseg config, e.g. the peers
   ``--warmup``), throughput and peak memory, for every requested variant:
   ``eager``, the cumulative optimisation steps of
   :func:`litehrnet_seg.deploy.optimize` (``fold_bn``, ``channels_last``,
-  ``compile``, ``cuda_graphs``) and ``onnxruntime`` (exported model, CPU).
+  ``compile``, ``cuda_graphs``), ``onnxruntime`` (exported model with
+  dynamic batch, height and width, CPU) and ``onnxruntime_static`` (height
+  and width fixed at export, as in mmdeploy's static configs).
   ``cuda_graphs`` captures the model of the requested steps before it
   except ``compile`` with CUDA graphs (``CUDAGraphModel``); the compiled
   form, inductor's CUDA graphs, is ``compile`` with ``--compile-mode
@@ -57,7 +59,9 @@ PEERS = (
     'mmseg::hrnet/fcn_hr18s_4xb2-40k_cityscapes-512x1024.py',
     'mmseg::bisenetv2/bisenetv2_fcn_4xb4-160k_cityscapes-1024x1024.py',
 )
-VARIANTS = ('eager',) + OPTIMIZATION_STEPS + ('onnxruntime',)
+VARIANTS = (
+    ('eager',) + OPTIMIZATION_STEPS + ('onnxruntime', 'onnxruntime_static')
+)
 PRECISIONS = {
     'fp32': None,
     'fp16': torch.float16,
@@ -286,9 +290,16 @@ def _prepare(model: TensorModel, variant: str, x: torch.Tensor, args):
     """A no-argument callable running ``variant`` on ``x``, and cleanup."""
     if variant == 'eager':
         return (lambda: model(x)), (lambda: None)
-    if variant == 'onnxruntime':
+    if variant.startswith('onnxruntime'):
         tmp = tempfile.TemporaryDirectory()
-        path = export_onnx(model, Path(tmp.name) / 'model.onnx', x.cpu())
+        # _static: height and width fixed at export, as mmdeploy's static
+        # configs do; onnxruntime then folds the shape arithmetic.
+        path = export_onnx(
+            model,
+            Path(tmp.name) / 'model.onnx',
+            x.cpu(),
+            dynamic_hw=variant == 'onnxruntime',
+        )
         session = onnxruntime_session(path, args.threads)
         feed = {session.get_inputs()[0].name: x.cpu().numpy()}
         return (lambda: session.run(None, feed)), tmp.cleanup
