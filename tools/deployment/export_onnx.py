@@ -196,14 +196,15 @@ def int8_report(args, model, out, session, checks, shape) -> Path:
     # The check images, then (up to 8) calibration images.
     reader.rewind()
     calib = [reader.get_next() for _ in range(min(len(reader), 8))]
-    inputs = list(checks) + [
-        torch.from_numpy(item[reader.input_name]) for item in calib
+    inputs = [(x, '') for x in checks] + [
+        (torch.from_numpy(item[reader.input_name]), ' (calibration image)')
+        for item in calib
     ]
-    for x in inputs:
+    for x, what in inputs:
         agree = argmax_agreement(run_session(int8, x), run_session(session, x))
         print(
             f'int8 argmax agreement with fp32 at {x.shape[-2]}x'
-            f'{x.shape[-1]}: {100 * agree:.2f}%'
+            f'{x.shape[-1]}{what}: {100 * agree:.2f}%'
         )
     x = preprocess(model, args.image_array, shape)
     run_fp32 = functools.partial(run_session, session, x)
