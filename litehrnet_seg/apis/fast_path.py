@@ -10,7 +10,7 @@ from ..deploy import TensorModel, optimize
 
 #: Steps applied by default: exact up to float rounding (see
 #: :mod:`litehrnet_seg.deploy.inference_optimizer`).
-DEFAULT_STEPS = ('fold_bn', 'channels_last')
+DEFAULT_STEPS = ('coarse_first_fuse', 'fold_bn', 'channels_last')
 
 
 def optimize_for_inference(
@@ -18,8 +18,9 @@ def optimize_for_inference(
 ) -> nn.Module:
     """An optimised copy of a segmentor or pose estimator, same interface.
 
-    BatchNorms are folded into their convolutions and the weights moved to
-    channels_last by :func:`litehrnet_seg.deploy.optimize`; the copy keeps
+    The backbone's fuse sums run coarse first, BatchNorms are folded into
+    their convolutions and the weights moved to channels_last by
+    :func:`litehrnet_seg.deploy.optimize`; the copy keeps
     ``test_step``, ``predict``, slide mode, flip test and ``dataset_meta``,
     so it drops into any place an eager model in eval mode is used
     (inferencers, ``tools/test.py``). Outputs match eager within 1e-4.

@@ -7,6 +7,7 @@ from .inference_optimizer import (
     fold_batch_norms,
     optimize,
     reorder_concat_heads,
+    sum_fuses_coarse_first,
 )
 from .int8 import (
     argmax_agreement,
@@ -49,6 +50,7 @@ __all__ = [
     'quantize_int8',
     'reorder_concat_heads',
     'run_session',
+    'sum_fuses_coarse_first',
     'time_calls',
     'weighting_nodes',
 ]

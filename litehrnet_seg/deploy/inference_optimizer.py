@@ -3,6 +3,12 @@
 Each step is exact up to float rounding (max abs difference ~1e-6 on
 logits, tested against 1e-4):
 
+* ``coarse_first_fuse``: the backbone's fuse layers add the upsampled
+  coarse branches to each other before the last upsampling
+  (``fuse_sum_order='coarse_first'`` of :class:`LiteHRModule`): at
+  stride 4, one nearest resize and one addition instead of three, where
+  the branches halve exactly. 15% less time for Lite-HRNet-18 eager and
+  5-10% with onnxruntime at 512x1024 (docs/benchmarks.md).
 * ``fold_bn``: every BatchNorm that follows a convolution is folded into
   the convolution's weights and bias (mmcv's ``fuse_conv_bn``), removing
   ~200 BN passes over the feature maps.
@@ -38,6 +44,7 @@ import torch.nn as nn
 from mmcv.cnn import fuse_conv_bn
 from mmengine.logging import print_log
 
+from ..models.layers import LiteHRModule
 from .project_then_upsample_head import (
     ProjectThenUpsampleHead,
     is_reorderable,
@@ -45,6 +52,7 @@ from .project_then_upsample_head import (
 
 #: Step names, in the order they are applied.
 OPTIMIZATION_STEPS = (
+    'coarse_first_fuse',
     'fold_bn',
     'reorder_head',
     'channels_last',
@@ -160,6 +168,22 @@ def fold_batch_norms(model: nn.Module) -> nn.Module:
     return fuse_conv_bn(model)
 
 
+def sum_fuses_coarse_first(model: nn.Module) -> int:
+    """Switch every Lite-HRNet module of ``model`` to the coarse-first
+    fuse sum (``fuse_sum_order='coarse_first'``), in place.
+
+    Args:
+        model (nn.Module): Any model; other modules are left alone.
+
+    Returns:
+        int: How many modules were switched.
+    """
+    modules = [m for m in model.modules() if isinstance(m, LiteHRModule)]
+    for module in modules:
+        module.fuse_sum_order = 'coarse_first'
+    return len(modules)
+
+
 def reorder_concat_heads(model: nn.Module) -> int:
     """Replace every HRNetV2-style concat ``decode_head`` in ``model`` by
     its :class:`ProjectThenUpsampleHead`, in place.
@@ -206,6 +230,8 @@ def optimize(
             f'{list(OPTIMIZATION_STEPS)}'
         )
     model = copy.deepcopy(model).eval()
+    if 'coarse_first_fuse' in steps:
+        sum_fuses_coarse_first(model)
     if 'fold_bn' in steps:
         model = fold_batch_norms(model)
     if 'reorder_head' in steps:

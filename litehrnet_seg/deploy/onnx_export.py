@@ -10,6 +10,7 @@ graphs (see
 models get a dynamic batch for their fixed crop size.
 """
 
+import copy
 import os
 import warnings
 from pathlib import Path
@@ -17,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+
+from .inference_optimizer import sum_fuses_coarse_first
 
 #: Exporters :func:`export_onnx` accepts.
 EXPORTERS = ('dynamo', 'torchscript')
@@ -34,6 +37,7 @@ def export_onnx(
     opset: int = 18,
     output_name: str = 'output',
     exporter: str = 'dynamo',
+    coarse_first_fuse: bool = True,
 ) -> Path:
     """Export a tensor model to ONNX.
 
@@ -48,6 +52,11 @@ def export_onnx(
         output_name (str): Name of the graph's output.
         exporter (str): 'dynamo' (``torch.export``-based) or
             'torchscript' (the tracer, ``dynamo=False``).
+        coarse_first_fuse (bool): Export a copy whose backbone sums its
+            fuse branches coarse first (see
+            :func:`~litehrnet_seg.deploy.sum_fuses_coarse_first`); only
+            static-shape ``torch.export`` graphs use that order, where the
+            sizes are known to halve exactly. Defaults to True.
 
     Returns:
         Path: The written file.
@@ -64,6 +73,9 @@ def export_onnx(
     export = (
         _export_torchscript if exporter == 'torchscript' else (_export_dynamo)
     )
+    if coarse_first_fuse:
+        model = copy.deepcopy(model)
+        sum_fuses_coarse_first(model)
     try:
         export(model, tmp, example, dynamic_hw, opset, output_name)
     except BaseException:

@@ -50,7 +50,11 @@ def test_optimized_backbone_equals_eager(arch, with_head, size):
     with torch.no_grad():
         expected = model(x)
         scale = expected.abs().max().item()
-        for steps in [('fold_bn',), ('fold_bn', 'channels_last')]:
+        for steps in [
+            ('fold_bn',),
+            ('fold_bn', 'channels_last'),
+            ('coarse_first_fuse', 'fold_bn', 'channels_last'),
+        ]:
             actual = optimize(model, steps)(x)
             diff = (actual - expected).abs().max().item()
             # Random deep nets reach |y| ~ 1e2-1e3 (L30), so relative to
@@ -65,6 +69,13 @@ def test_optimized_backbone_equals_eager(arch, with_head, size):
     ]
     assert not bns
     assert expected.abs().max() > 0.1
+    coarse = optimize(model, ('coarse_first_fuse',))
+    orders = {
+        m.fuse_sum_order
+        for m in coarse.modules()
+        if isinstance(m, layers.LiteHRModule)
+    }
+    assert orders == {'coarse_first'}
 
 
 @pytest.fixture(scope='module')
@@ -105,7 +116,10 @@ def concat_model():
 def test_optimized_seg_model_equals_eager_on_real_frame(concat_model, size):
     seg_model = concat_model
     x = real_frame(seg_model, size)
-    fast = optimize(seg_model, ('fold_bn', 'reorder_head', 'channels_last'))
+    fast = optimize(
+        seg_model,
+        ('coarse_first_fuse', 'fold_bn', 'reorder_head', 'channels_last'),
+    )
     with torch.no_grad():
         expected = seg_model(x)
         actual = fast(x)
@@ -117,6 +131,11 @@ def test_optimized_seg_model_equals_eager_on_real_frame(concat_model, size):
     assert torch.equal(actual.argmax(1), expected.argmax(1))
     # Input model untouched (optimize works on a copy).
     assert any(isinstance(m, nn.BatchNorm2d) for m in seg_model.modules())
+    assert {
+        m.fuse_sum_order
+        for m in seg_model.modules()
+        if isinstance(m, layers.LiteHRModule)
+    } == {'sequential'}
 
 
 def test_optimize_rejects_unknown_step_and_training_mode(seg_model):
@@ -181,6 +200,42 @@ def test_exported_pooling_is_plain_average_pooling_only_when_static(
     torch.testing.assert_close(
         program.module()(x), F.adaptive_avg_pool2d(x, (4, 8))
     )
+
+
+@pytest.mark.parametrize('dynamic', [False, True])
+def test_static_export_sums_fuse_branches_coarse_first(dynamic):
+    """A static-shape export of a coarse-first fuse upsamples to the
+    finest branch once (and stays equal to eager); a shape-dynamic one
+    cannot know that the branches halve exactly and keeps the official
+    order, which upsamples each coarser branch there."""
+    # No blocks: only the fuse layers resize.
+    module = layers.LiteHRModule(
+        3, 0, (8, 16, 32), 8, 'LITE', fuse_sum_order='coarse_first'
+    )
+    module = randomize(module).eval()
+    x = [
+        torch.randn(1, c, 32 >> i, 48 >> i) for i, c in enumerate((8, 16, 32))
+    ]
+    shapes = None
+    if dynamic:
+        auto = torch.export.Dim.AUTO
+        shapes = ([{2: auto, 3: auto}] * 3,)
+    program = torch.export.export(module, (x,), dynamic_shapes=shapes)
+    nodes = list(program.graph.nodes)
+    branch0 = program.graph_signature.user_inputs[0]
+    finest = next(
+        str(n.meta['val'].shape[-2:]) for n in nodes if n.name == branch0
+    )
+    resized = [
+        str(n.meta['val'].shape[-2:])
+        for n in nodes
+        if 'upsample_nearest' in str(n.target)
+    ]
+    assert resized.count(finest) == (2 if dynamic else 1), resized
+    with torch.no_grad():
+        expected = module(x)
+    for out, ref in zip(program.module()(x), expected, strict=True):
+        torch.testing.assert_close(out, ref)
 
 
 def test_reordered_head_alone_equals_concat_head(concat_model):

@@ -91,6 +91,10 @@ class LiteHRNet(BaseModule):
             pose. Defaults to (0, 1, 2, 3).
         fuse_mode (str): 'official' (default, what published weights were
             trained with) or 'clean'. See :class:`LiteHRModule`.
+        fuse_sum_order (str): 'sequential' (default, the official order,
+            bit for bit) or 'coarse_first' (fewer full-resolution resizes
+            and additions, equal up to float rounding; the inference fast
+            path and ONNX export switch to it). See :class:`LiteHRModule`.
         conv_cfg (dict, optional): Conv layer config.
         norm_cfg (dict): Norm layer config, e.g. ``dict(type='SyncBN')``.
         norm_eval (bool): Keep norm layers in eval mode (frozen running
@@ -120,6 +124,7 @@ class LiteHRNet(BaseModule):
         with_head: bool | None = None,
         out_indices: Sequence[int] = (0, 1, 2, 3),
         fuse_mode: str = 'official',
+        fuse_sum_order: str = 'sequential',
         conv_cfg: dict | None = None,
         norm_cfg: dict = dict(type='BN'),
         norm_eval: bool = False,
@@ -186,6 +191,7 @@ class LiteHRNet(BaseModule):
                             spec['module_type'][i],
                             with_fuse=spec['with_fuse'][i],
                             fuse_mode=fuse_mode,
+                            fuse_sum_order=fuse_sum_order,
                             conv_cfg=conv_cfg,
                             norm_cfg=norm_cfg,
                             with_cp=with_cp,

@@ -11,6 +11,24 @@ from .conditional_channel_weighting import ConditionalChannelWeighting
 from .ops import resize_nearest
 from .shuffle_unit import ShuffleUnit
 
+#: Valid ``fuse_sum_order`` values of :class:`LiteHRModule`.
+FUSE_SUM_ORDERS = ('sequential', 'coarse_first')
+
+
+def _halving(sizes: Sequence) -> bool:
+    """Whether each (H, W) is exactly twice the next one, in plain ints.
+
+    Symbolic sizes (dynamic-shape exports) and traced ones do not count:
+    the graph must stay right for every input size.
+    """
+    if torch.jit.is_tracing():
+        return False
+    return all(
+        type(big) is int and type(small) is int and big == 2 * small
+        for pair in zip(sizes[:-1], sizes[1:], strict=True)
+        for big, small in zip(*pair, strict=True)
+    )
+
 
 class LiteHRModule(BaseModule):
     """One multi-resolution module: per-branch blocks, then fusion.
@@ -27,6 +45,14 @@ class LiteHRModule(BaseModule):
             (branch 0 is added twice and its pre-activation sum feeds the
             other outputs, see :meth:`_fuse`); 'clean' is the textbook
             HRNet fuse. Published weights were trained with 'official'.
+        fuse_sum_order (str): How each output sums the branches upsampled
+            to it. 'sequential' (the official order) adds them one by one
+            at the output's resolution; 'coarse_first' adds each to the
+            next finer branch before upsampling (``u2(a + u2(b))`` for
+            ``u2(a) + u4(b)``), saving most full-resolution resizes and
+            additions: equal up to float rounding, and used only when
+            every branch is exactly half the size of the previous one
+            (nested nearest resizes of other sizes pick other pixels).
         conv_cfg (dict, optional): Conv layer config.
         norm_cfg (dict): Norm layer config.
         with_cp (bool): Use activation checkpointing.
@@ -41,6 +67,7 @@ class LiteHRModule(BaseModule):
         module_type: str,
         with_fuse: bool = True,
         fuse_mode: str = 'official',
+        fuse_sum_order: str = 'sequential',
         conv_cfg: dict | None = None,
         norm_cfg: dict = dict(type='BN'),
         with_cp: bool = False,
@@ -56,6 +83,12 @@ class LiteHRModule(BaseModule):
         self.module_type = module_type.upper()
         self.with_fuse = with_fuse
         self.fuse_mode = fuse_mode
+        if fuse_sum_order not in FUSE_SUM_ORDERS:
+            raise ValueError(
+                f'fuse_sum_order must be one of {FUSE_SUM_ORDERS}, got '
+                f'{fuse_sum_order!r}'
+            )
+        self.fuse_sum_order = fuse_sum_order
         layer = (conv_cfg, norm_cfg)
         if self.module_type == 'LITE':
             self.layers = nn.Sequential(
@@ -116,6 +149,23 @@ class LiteHRModule(BaseModule):
         y = self.fuse_layers[i][j](x)
         return resize_nearest(y, size) if j > i else y
 
+    def _add_upsampled(
+        self, i: int, y: torch.Tensor, x: list[torch.Tensor], sizes
+    ) -> torch.Tensor:
+        """``y`` plus the branches j > i brought to output branch i."""
+        n = self.num_branches
+        # With two or more such branches the order matters.
+        reorder = self.fuse_sum_order == 'coarse_first' and i < n - 2
+        if reorder and _halving(sizes[i:]):
+            acc = self.fuse_layers[i][n - 1](x[n - 1])
+            for j in range(n - 2, i, -1):
+                up = resize_nearest(acc, sizes[j])
+                acc = self.fuse_layers[i][j](x[j]) + up
+            return y + resize_nearest(acc, sizes[i])
+        for j in range(i + 1, n):
+            y = y + self._transform(i, j, x[j], sizes[i])
+        return y
+
     def _fuse(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
         sizes = [s.shape[-2:] for s in x]
         n = self.num_branches
@@ -123,27 +173,24 @@ class LiteHRModule(BaseModule):
             outs = []
             for i in range(n):
                 y = x[i]
-                for j in range(n):
-                    if j != i:
-                        y = y + self._transform(i, j, x[j], sizes[i])
-                outs.append(self.relu(y))
+                for j in range(i):
+                    y = y + self._transform(i, j, x[j], sizes[i])
+                outs.append(self.relu(self._add_upsampled(i, y, x, sizes)))
             return outs
         # Official fuse: output 0 starts from branch 0 and adds it again,
         # in place, so branch 0 now holds that pre-ReLU sum s0; outputs
         # i > 0 read s0 as their branch-0 input and also add it twice.
         # Written without in-place ops; 2 * t is bitwise t + t.
-        s0 = x[0] + x[0]
-        for j in range(1, n):
-            s0 = s0 + self._transform(0, j, x[j], sizes[0])
+        s0 = self._add_upsampled(0, x[0] + x[0], x, sizes)
         outs = [self.relu(s0)]
         for i in range(1, n):
             from0 = self._transform(i, 0, s0, sizes[i])
             y = from0 + from0
-            for j in range(1, n):
+            for j in range(1, i + 1):
                 y = y + (
                     x[j] if j == i else self._transform(i, j, x[j], sizes[i])
                 )
-            outs.append(self.relu(y))
+            outs.append(self.relu(self._add_upsampled(i, y, x, sizes)))
         return outs
 
     def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
