@@ -6,11 +6,7 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from ..checkpoint import build_model, load_config
-from ..deploy import TensorModel, optimize
-
-#: Steps applied by default: exact up to float rounding (see
-#: :mod:`litehrnet_seg.deploy.inference_optimizer`).
-DEFAULT_STEPS = ('coarse_first_fuse', 'fold_bn', 'channels_last')
+from ..deploy import DEFAULT_STEPS, TensorModel, optimize
 
 
 def optimize_for_inference(

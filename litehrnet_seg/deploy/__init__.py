@@ -2,6 +2,7 @@
 
 from .calibration import CalibrationReader, calibration_images
 from .inference_optimizer import (
+    DEFAULT_STEPS,
     OPTIMIZATION_STEPS,
     InferenceModel,
     fold_batch_norms,
@@ -30,6 +31,7 @@ from .tensor_model import TensorModel
 from .timing import time_calls
 
 __all__ = [
+    'DEFAULT_STEPS',
     'EXPORTERS',
     'CalibrationReader',
     'OPTIMIZATION_STEPS',

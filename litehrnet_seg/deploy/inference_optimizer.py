@@ -7,8 +7,9 @@ logits, tested against 1e-4):
   coarse branches to each other before the last upsampling
   (``fuse_sum_order='coarse_first'`` of :class:`LiteHRModule`): at
   stride 4, one nearest resize and one addition instead of three, where
-  the branches halve exactly. 15% less time for Lite-HRNet-18 eager and
-  5-10% with onnxruntime at 512x1024 (docs/benchmarks.md).
+  the branches halve exactly. At 512x1024 on a 2-core CPU: 4-5% off the
+  Lite-HRNet-18 backbone in NCHW, ~1% in channels_last, 6-11% off a
+  static-shape onnxruntime graph (docs/benchmarks.md).
 * ``fold_bn``: every BatchNorm that follows a convolution is folded into
   the convolution's weights and bias (mmcv's ``fuse_conv_bn``), removing
   ~200 BN passes over the feature maps.
@@ -59,6 +60,10 @@ OPTIMIZATION_STEPS = (
     'compile',
     'cuda_graphs',
 )
+
+#: Steps of the default fast path (:func:`optimize`, the inferencers,
+#: ``tools/test.py --optimize``): those that pay off on every device.
+DEFAULT_STEPS = ('coarse_first_fuse', 'fold_bn', 'channels_last')
 
 #: Logged when ``cuda_graphs`` is requested for a model not on a GPU.
 NO_CUDA_GRAPHS = (
@@ -205,7 +210,7 @@ def reorder_concat_heads(model: nn.Module) -> int:
 
 def optimize(
     model: nn.Module,
-    steps: tuple[str, ...] = ('fold_bn', 'channels_last'),
+    steps: tuple[str, ...] = DEFAULT_STEPS,
     compile_options: dict | None = None,
 ) -> InferenceModel:
     """Prepare a tensor model for fast inference without changing outputs.

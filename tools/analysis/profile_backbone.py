@@ -5,7 +5,10 @@ under ``torch.profiler`` in eval mode and prints markdown tables for each
 mode: ``nchw`` (everything in NCHW, the backbone's default),
 ``internal_nhwc`` (NCHW input, the backbone's opt-in internal NHWC on
 CPUs, ``cpu_channels_last=True``) and ``channels_last`` (weights and
-input in NHWC, as :func:`litehrnet_seg.deploy.optimize` prepares them):
+input in NHWC, as :func:`litehrnet_seg.deploy.optimize` prepares them);
+``coarse_first`` and ``channels_last_coarse_first`` are ``nchw`` and
+``channels_last`` with the fuse layers summing coarse first
+(``fuse_sum_order='coarse_first'``, the fast path's first step):
 
 * per module group (inclusive time): stem, transitions, the conditional
   channel weighting blocks split into cross-resolution weighting,
@@ -47,11 +50,14 @@ from litehrnet_seg.models.layers import (  # noqa: E402
     Stem,
 )
 
-#: mode -> (backbone's cpu_channels_last, weights and input format).
+#: mode -> (backbone's cpu_channels_last, weights and input format,
+#: the modules' fuse_sum_order).
 MODES = {
-    'nchw': (False, torch.contiguous_format),
-    'internal_nhwc': (True, torch.contiguous_format),
-    'channels_last': (True, torch.channels_last),
+    'nchw': (False, torch.contiguous_format, 'sequential'),
+    'internal_nhwc': (True, torch.contiguous_format, 'sequential'),
+    'channels_last': (True, torch.channels_last, 'sequential'),
+    'coarse_first': (False, torch.contiguous_format, 'coarse_first'),
+    'channels_last_coarse_first': (True, torch.channels_last, 'coarse_first'),
 }
 
 #: Op name fragments -> category, first match wins.
@@ -282,8 +288,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def set_mode(model: LiteHRNet, mode: str) -> torch.memory_format:
     """Put ``model`` in ``mode``; returns the input's memory format."""
-    cpu_channels_last, memory_format = MODES[mode]
+    cpu_channels_last, memory_format, fuse_sum_order = MODES[mode]
     model.cpu_channels_last = cpu_channels_last
+    for module in model.modules():
+        if isinstance(module, LiteHRModule):
+            module.fuse_sum_order = fuse_sum_order
     model.to(memory_format=memory_format)
     return memory_format
 
